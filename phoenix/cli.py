@@ -1,0 +1,122 @@
+"""`phoenix` command line: thin wrappers over testable functions.
+
+    phoenix world --config C --out DIR
+    phoenix train --config C --workdir DIR [--data DIR]
+    phoenix eval  --workdir DIR [--data DIR] [--split test] [--json]
+    phoenix demo  [--config C] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from phoenix.config import CONFIG_DIR, ConfigError, load_config
+
+
+def _world(args: argparse.Namespace) -> int:
+    from phoenix.world.generator import generate_world
+    from phoenix.world.io import write_world
+
+    config = load_config(args.config)
+    out = write_world(generate_world(config.world, config.model.actions), args.out)
+    meta = json.loads((out / "world.json").read_text())
+    print(json.dumps({"world": str(out), "impressions": meta["counts"]}))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from phoenix.train.loop import train_and_evaluate
+
+    config = load_config(args.config)
+    result = train_and_evaluate(config, args.workdir, args.data)
+    print(json.dumps({"workdir": args.workdir, "valid_mean_auc": result.get("valid_mean_auc")}))
+    return 0
+
+
+def _format_report(report: dict) -> str:
+    lines = [f"{'head':15s} {'auc':>6s} {'oracle':>6s} {'popular':>7s} {'logloss':>8s} {'rce':>6s} {'calib':>6s}"]
+    for head, m in report["heads"].items():
+        lines.append(
+            f"{head:15s} {m['auc']:6.3f} {m['oracle_auc']:6.3f} {m['baseline_auc']:7.3f} "
+            f"{m['logloss']:8.4f} {m['rce']:6.2f} {m['calibration']:6.2f}"
+        )
+    mean = report["mean"]
+    lines.append(
+        f"{'mean':15s} {mean['auc']:6.3f} {mean['oracle_auc']:6.3f} {mean['baseline_auc']:7.3f} "
+        f"{mean['logloss']:8.4f} {mean['rce']:6.2f}   (gap to oracle {mean['oracle_auc_gap']:.3f})"
+    )
+    return "\n".join(lines)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from phoenix.eval.evaluate import evaluate_workdir
+
+    report = evaluate_workdir(args.workdir, args.data, args.split)
+    print(json.dumps(report) if args.json else _format_report(report))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from phoenix.eval.evaluate import evaluate_workdir
+    from phoenix.serving.feed import render_feed, sample_feed
+    from phoenix.train.loop import train_and_evaluate
+
+    start = time.perf_counter()
+    config = load_config(args.config)
+    workdir = Path(args.workdir)
+    print(f"[1/4] world + [2/4] training {args.config} in {workdir} ...", flush=True)
+    train_and_evaluate(config, workdir)
+    print("[3/4] evaluating on the test split", flush=True)
+    report = evaluate_workdir(workdir)
+    print(_format_report(report))
+    print("[4/4] a ranked feed for one user", flush=True)
+    print(render_feed(sample_feed(workdir, user_id=args.user)))
+    print(f"demo finished in {time.perf_counter() - start:.0f} s; checkpoint and training.png in {workdir}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="phoenix", description="Phoenix For You ranker")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("world", help="generate a synthetic world as Parquet")
+    p.add_argument("--config", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_world)
+
+    p = sub.add_parser("train", help="train (or resume) the ranker")
+    p.add_argument("--config", required=True)
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--data", help="world directory (default: generate one in WORKDIR/world)")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("eval", help="evaluate against the oracle and a popularity baseline")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--data", help="world directory (default: the one the workdir trained on)")
+    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_eval)
+
+    p = sub.add_parser("demo", help="world -> train (tiny) -> eval -> one user's ranked feed")
+    p.add_argument("--config", default=str(CONFIG_DIR / "tiny.toml"))
+    p.add_argument("--workdir", default="runs/demo")
+    p.add_argument("--user", type=int, default=None, help="user id to show (default: a test user)")
+    p.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, ValueError, FileNotFoundError) as err:
+        print(f"phoenix {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,307 @@
+"""Frozen, validated configuration loaded from TOML files in `configs/`.
+
+One config system for the whole project: a TOML file has one table per section
+(`[model]`, `[world]`, `[train]`), each read into a frozen dataclass. Unknown
+keys, wrong types and out-of-range values fail at load time with the offending
+`section.key` in the message, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any
+
+DEFAULT_ACTIONS: tuple[str, ...] = (
+    "favorite",
+    "reply",
+    "repost",
+    "quote",
+    "click",
+    "profile_click",
+    "video_view",
+    "photo_expand",
+    "share",
+    "dwell",
+    "follow_author",
+    "not_interested",
+    "block_author",
+    "mute_author",
+    "report",
+)
+
+
+class ConfigError(ValueError):
+    """A config file or value is invalid; the message names the field or file."""
+
+
+def _require(condition: bool, field: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"{field}: {message}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Shapes of the Phoenix ranker (defaults: X's January demo shapes)."""
+
+    actions: tuple[str, ...] = DEFAULT_ACTIONS
+    num_hashes: int = 2
+    hash_seed: int = 0
+    user_buckets: int = 100_003
+    post_buckets: int = 200_003
+    author_buckets: int = 50_021
+    embedding_dim: int = 64
+    num_surfaces: int = 16
+    model_dim: int = 128
+    num_layers: int = 2
+    num_q_heads: int = 2
+    num_kv_heads: int = 2
+    head_dim: int = 64
+    ffn_widening: float = 2.0
+    history_len: int = 32
+    num_candidates: int = 32
+    attn_logit_cap: float = 30.0
+    rope_base: float = 10_000.0
+    compute_dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        _require(len(self.actions) > 0, "model.actions", "needs at least one action")
+        _require(
+            len(set(self.actions)) == len(self.actions), "model.actions", "names must be unique"
+        )
+        for name in ("num_hashes", "embedding_dim", "model_dim", "num_layers", "head_dim"):
+            _require(getattr(self, name) > 0, f"model.{name}", "must be positive")
+        for name in ("user_buckets", "post_buckets", "author_buckets", "num_surfaces"):
+            _require(getattr(self, name) >= 2, f"model.{name}", "must be at least 2 (bucket 0 is padding)")
+        _require(self.num_q_heads > 0, "model.num_q_heads", "must be positive")
+        _require(self.num_kv_heads > 0, "model.num_kv_heads", "must be positive")
+        _require(
+            self.num_q_heads % self.num_kv_heads == 0,
+            "model.num_q_heads",
+            f"must be a multiple of model.num_kv_heads ({self.num_kv_heads})",
+        )
+        _require(self.ffn_widening > 0, "model.ffn_widening", "must be positive")
+        _require(self.history_len >= 1, "model.history_len", "must be at least 1")
+        _require(self.num_candidates >= 1, "model.num_candidates", "must be at least 1")
+        _require(self.attn_logit_cap > 0, "model.attn_logit_cap", "must be positive")
+        _require(self.rope_base > 1, "model.rope_base", "must be greater than 1")
+        _require(
+            self.compute_dtype in ("float32", "bfloat16"),
+            "model.compute_dtype",
+            f"must be 'float32' or 'bfloat16', got {self.compute_dtype!r}",
+        )
+
+    @property
+    def num_actions(self) -> int:
+        return len(self.actions)
+
+    @property
+    def ffn_dim(self) -> int:
+        """Grok-1's gated FFN width: int(widening·D)·2//3 rounded up to a multiple of 8."""
+        inner = int(self.ffn_widening * self.model_dim) * 2 // 3
+        return int(math.ceil(inner / 8) * 8)
+
+
+@dataclasses.dataclass(frozen=True)
+class WorldConfig:
+    """Size and seed of the synthetic world (defaults: X's August world sizes)."""
+
+    seed: int = 0
+    num_users: int = 10_000
+    num_authors: int = 2_000
+    num_posts: int = 50_000
+    num_topics: int = 16
+    days: float = 14.0
+    impressions_per_user: float = 100.0
+    follows_per_user: float = 20.0
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("num_users", "num_authors", "num_posts", "num_topics"):
+            _require(getattr(self, name) >= 2, f"world.{name}", "must be at least 2")
+        _require(self.num_posts >= self.num_authors, "world.num_posts", "must be >= world.num_authors")
+        _require(self.days > 2, "world.days", "must be more than 2 days")
+        _require(self.impressions_per_user >= 4, "world.impressions_per_user", "must be at least 4")
+        _require(self.follows_per_user >= 1, "world.follows_per_user", "must be at least 1")
+        for name in ("valid_fraction", "test_fraction"):
+            _require(0 < getattr(self, name) < 0.5, f"world.{name}", "must be in (0, 0.5)")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, checkpointing and logging of `phoenix train`."""
+
+    seed: int = 0
+    batch_size: int = 32
+    num_steps: int = 2_000
+    learning_rate: float = 3e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip_norm: float = 1.0
+    post_id_dropout: float = 0.5
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    log_every: int = 50
+    eval_every: int = 500
+    eval_examples: int = 512
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "num_steps", "checkpoint_every", "keep_checkpoints", "log_every"):
+            _require(getattr(self, name) >= 1, f"train.{name}", "must be at least 1")
+        _require(self.eval_every >= 1, "train.eval_every", "must be at least 1")
+        _require(self.eval_examples >= 1, "train.eval_examples", "must be at least 1")
+        _require(self.learning_rate > 0, "train.learning_rate", "must be positive")
+        _require(0 <= self.warmup_steps < self.num_steps, "train.warmup_steps", "must be in [0, num_steps)")
+        _require(self.weight_decay >= 0, "train.weight_decay", "must be >= 0")
+        _require(self.grad_clip_norm > 0, "train.grad_clip_norm", "must be positive")
+        _require(0 <= self.post_id_dropout < 1, "train.post_id_dropout", "must be in [0, 1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class PhoenixConfig:
+    """The whole config: one section per job."""
+
+    model: ModelConfig = ModelConfig()
+    world: WorldConfig = WorldConfig()
+    train: TrainConfig = TrainConfig()
+
+
+_SECTIONS: dict[str, type] = {"model": ModelConfig, "world": WorldConfig, "train": TrainConfig}
+
+
+def _coerce(value: Any, annotation: Any, field: str) -> Any:
+    """Check one TOML value against a dataclass annotation (ints widen to floats)."""
+    origin = typing.get_origin(annotation)
+    if origin is dict:
+        (_key_type, value_type) = typing.get_args(annotation)
+        _require(isinstance(value, dict), field, f"expected a table, got {value!r}")
+        return {k: _coerce(v, value_type, f"{field}.{k}") for k, v in value.items()}
+    if origin is tuple:
+        (item_type, _ellipsis) = typing.get_args(annotation)
+        _require(isinstance(value, list | tuple), field, f"expected a list, got {value!r}")
+        return tuple(_coerce(item, item_type, f"{field}[{i}]") for i, item in enumerate(value))
+    if annotation is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        _require(ok, field, f"expected a number, got {value!r}")
+        _require(math.isfinite(value), field, f"must be finite, got {value!r}")
+        return float(value)
+    if annotation is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        _require(ok, field, f"expected an integer, got {value!r}")
+        return value
+    if annotation is bool:
+        _require(isinstance(value, bool), field, f"expected true or false, got {value!r}")
+        return value
+    if annotation is str:
+        _require(isinstance(value, str), field, f"expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config annotation {annotation!r} for {field}")
+
+
+def _section_from_dict(cls: type, values: dict[str, Any], section: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in known:
+            raise ConfigError(f"{section}.{key}: unknown key (known: {', '.join(sorted(known))})")
+    kwargs = {k: _coerce(v, hints[k], f"{section}.{k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> PhoenixConfig:
+    """Build and validate a config from parsed TOML; missing keys keep their defaults."""
+    for section in data:
+        if section not in _SECTIONS:
+            raise ConfigError(f"{section}: unknown section (known: {', '.join(_SECTIONS)})")
+        if not isinstance(data[section], dict):
+            raise ConfigError(f"{section}: expected a table")
+    parts = {name: _section_from_dict(cls, data.get(name, {}), name) for name, cls in _SECTIONS.items()}
+    return PhoenixConfig(**parts)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+
+
+def load_config(path: str | Path) -> PhoenixConfig:
+    """Read a TOML config; a missing or malformed file names itself in the error."""
+    path = Path(path)
+    data = _read_toml(path)
+    try:
+        return config_from_dict(data)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from err
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoringConfig:
+    """Weights of the weighted scorer, one per action head, and where they come from."""
+
+    source: str
+    weights: dict[str, float]
+    epsilon: float = 0.001
+
+    def __post_init__(self) -> None:
+        _require(len(self.weights) > 0, "scoring.weights", "needs at least one action weight")
+        _require(self.epsilon > 0, "scoring.epsilon", "must be positive")
+
+
+def load_scoring_config(path: str | Path) -> ScoringConfig:
+    """Read a weights file such as `configs/weights/x-2026-08.toml` (a `[scoring]` table)."""
+    path = Path(path)
+    data = _read_toml(path)
+    try:
+        if set(data) != {"scoring"}:
+            raise ConfigError(f"{', '.join(sorted(set(data) - {'scoring'})) or 'scoring'}: "
+                              "a weights file holds exactly one [scoring] table")
+        return _section_from_dict(ScoringConfig, data["scoring"], "scoring")
+    except (ConfigError, TypeError) as err:
+        raise ConfigError(f"{path}: {err}") from err
+
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_WEIGHTS = CONFIG_DIR / "weights" / "x-2026-08.toml"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def config_to_toml(config: PhoenixConfig) -> str:
+    """Serialise a config so a workdir records exactly what it was trained with."""
+    lines: list[str] = []
+    for name in _SECTIONS:
+        lines.append(f"[{name}]")
+        section = getattr(config, name)
+        for f in dataclasses.fields(section):
+            lines.append(f"{f.name} = {_toml_value(getattr(section, f.name))}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def save_config(config: PhoenixConfig, path: str | Path) -> None:
+    Path(path).write_text(config_to_toml(config))
+
+
+def replace(config: PhoenixConfig, **sections: dict[str, Any]) -> PhoenixConfig:
+    """Return a copy with some section fields overridden, validated like a file."""
+    data = {name: dataclasses.asdict(getattr(config, name)) for name in _SECTIONS}
+    for name, overrides in sections.items():
+        data[name].update(overrides)
+    return config_from_dict(data)

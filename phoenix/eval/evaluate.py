@@ -1,0 +1,103 @@
+"""Evaluate a trained workdir on a split: the model, the oracle and a baseline side by side.
+
+The oracle is the world's ground-truth probability: no model can rank better
+on average, so `oracle_auc - auc` is how much is left to learn. The baseline
+is post popularity (`phoenix.eval.baseline`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from phoenix.config import ModelConfig
+from phoenix.eval.baseline import popularity_probs
+from phoenix.eval.metrics import calibration, log_loss, relative_cross_entropy, roc_auc
+from phoenix.model.batch import featurize
+from phoenix.model.ranker import PhoenixRanker
+from phoenix.train.checkpoint import CheckpointError, load_model
+from phoenix.train.packing import PackedExamples, pack_examples
+from phoenix.train.step import predict_probs
+from phoenix.world.generator import SPLITS
+from phoenix.world.io import ImpressionLog, read_impressions, read_truth
+
+
+def predict_examples(
+    model: PhoenixRanker, config: ModelConfig, examples: PackedExamples, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities of every real candidate: (impression ids [M], probs [M, A])."""
+    ids, probs = [], []
+    for start in range(0, len(examples), batch_size):
+        rows = np.arange(start, min(start + batch_size, len(examples)))
+        rows = np.resize(rows, batch_size)  # fixed shape: one compilation
+        chunk = examples.take(rows)
+        p = np.asarray(predict_probs(model, featurize(chunk.request, config)))  # [B, C, A]
+        keep = np.zeros(batch_size, bool)
+        keep[: min(batch_size, len(examples) - start)] = True
+        real = (chunk.impression_id > 0) & keep[:, None]  # [B, C]
+        ids.append(chunk.impression_id[real])
+        probs.append(p[real])
+    return np.concatenate(ids), np.concatenate(probs)
+
+
+def head_report(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+    return {
+        "auc": roc_auc(labels, probs),
+        "logloss": log_loss(labels, probs),
+        "rce": relative_cross_entropy(labels, probs),
+        "calibration": calibration(labels, probs),
+    }
+
+
+def compare_on_split(
+    log: ImpressionLog,
+    split: str,
+    impression_ids: np.ndarray,  # [M]
+    model_probs: np.ndarray,  # [M, A]
+    truth_ids: np.ndarray,
+    truth_probs: np.ndarray,  # [M', A]
+) -> dict:
+    """Per-head metrics of the model, the oracle and the popularity baseline."""
+    row_of = {int(i): r for r, i in enumerate(log.impression_id)}
+    rows = np.array([row_of[int(i)] for i in impression_ids])
+    expected = np.flatnonzero(log.split == SPLITS.index(split))
+    if rows.size != expected.size or set(rows.tolist()) != set(expected.tolist()):
+        raise ValueError(f"split {split!r}: model scored {rows.size} impressions, the split has {expected.size}")
+    truth_row = {int(i): r for r, i in enumerate(truth_ids)}
+    oracle = truth_probs[[truth_row[int(i)] for i in impression_ids]]
+    baseline = popularity_probs(log, np.flatnonzero(log.split == 0), rows)
+    heads = {}
+    for a, action in enumerate(log.actions):
+        y = log.labels[rows, a]
+        best, base = head_report(y, oracle[:, a]), head_report(y, baseline[:, a])
+        heads[action] = {
+            **head_report(y, model_probs[:, a]),
+            **{f"oracle_{k}": v for k, v in best.items()},
+            **{f"baseline_{k}": v for k, v in base.items()},
+            "positive_rate": float(y.mean()),
+        }
+    keys = ("auc", "oracle_auc", "baseline_auc", "logloss", "rce", "oracle_rce", "baseline_rce")
+    mean = {k: float(np.nanmean([h[k] for h in heads.values()])) for k in keys}
+    mean["oracle_auc_gap"] = mean["oracle_auc"] - mean["auc"]
+    return {"split": split, "impressions": int(rows.size), "mean": mean, "heads": heads}
+
+
+def evaluate_workdir(workdir: str | Path, data_dir: str | Path | None = None, split: str = "test") -> dict:
+    """Evaluate the latest checkpoint of `workdir` on a split of its world."""
+    workdir = Path(workdir)
+    if data_dir is None:
+        run_file = workdir / "run.json"
+        if not run_file.is_file():
+            raise CheckpointError(f"{run_file}: not found; pass --data to name the world directory")
+        data_dir = json.loads(run_file.read_text())["data_dir"]
+    model, config, step = load_model(workdir)
+    log = read_impressions(data_dir)
+    if log.actions != config.model.actions:
+        raise ValueError(f"{data_dir}: world actions {log.actions} differ from model.actions {config.model.actions}")
+    examples = pack_examples(log, split, config.model.history_len, config.model.num_candidates)
+    ids, probs = predict_examples(model, config.model, examples)
+    truth_ids, truth_probs = read_truth(data_dir, split, log.actions)
+    report = compare_on_split(log, split, ids, probs, truth_ids, truth_probs)
+    return {"workdir": str(workdir), "step": step, **report}

@@ -1,0 +1,57 @@
+"""Ranking and calibration metrics X reports: ROC-AUC, log-loss, RCE, calibration.
+
+All take flat numpy arrays of 0/1 labels and probabilities. AUC uses average
+ranks, so tied scores count half (a constant predictor scores exactly 0.5).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_EPS = 1e-7
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Probability that a random positive outscores a random negative (ties: half).
+
+    NaN when the labels hold a single class, since AUC is then undefined.
+    """
+    labels = np.asarray(labels).astype(bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    if labels.shape != scores.shape:
+        raise ValueError(f"labels {labels.shape} and scores {scores.shape} differ in shape")
+    pos = int(labels.sum())
+    neg = labels.size - pos
+    if pos == 0 or neg == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores = scores[order]
+    ranks = np.empty(scores.size, np.float64)
+    # Average rank over each run of equal scores.
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    ends = np.r_[starts[1:], scores.size]
+    average = (starts + ends + 1) / 2.0  # 1-based ranks
+    ranks[order] = np.repeat(average, ends - starts)
+    return float((ranks[labels].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
+
+
+def log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Mean binary cross-entropy (natural log), probabilities clipped to [1e-7, 1-1e-7]."""
+    y = np.asarray(labels, dtype=np.float64)
+    p = np.clip(np.asarray(probs, dtype=np.float64), _EPS, 1 - _EPS)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def relative_cross_entropy(labels: np.ndarray, probs: np.ndarray) -> float:
+    """RCE = 100·(CE_base − CE)/CE_base, CE_base from predicting the observed base rate."""
+    y = np.asarray(labels, dtype=np.float64)
+    base = log_loss(y, np.full(y.shape, y.mean()))
+    if base == 0:
+        return float("nan")
+    return float(100.0 * (base - log_loss(y, probs)) / base)
+
+
+def calibration(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Mean predicted probability over observed rate (1.0 is perfectly calibrated)."""
+    observed = float(np.mean(labels))
+    return float(np.mean(probs) / observed) if observed > 0 else float("nan")

@@ -1,0 +1,111 @@
+"""Score one user's candidates with a trained ranker, from plain Python objects.
+
+`RankerService.from_workdir(dir).score(user_id, history, candidates)` returns
+P(action) for every candidate. Candidate counts are padded up to a few fixed
+sizes so that requests of any size reuse a handful of compiled programs, and
+because of candidate isolation the padding never changes a real score.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from phoenix.config import ModelConfig
+from phoenix.model.batch import RequestBatch, featurize
+from phoenix.model.ranker import PhoenixRanker
+from phoenix.train.checkpoint import load_model
+from phoenix.train.step import predict_probs
+
+CANDIDATE_BUCKETS = (8, 32, 128, 512)
+
+
+@dataclasses.dataclass(frozen=True)
+class Engagement:
+    """One history item: a post the user acted on, with the actions taken."""
+
+    post_id: int
+    author_id: int
+    actions: tuple[str, ...]
+    surface: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class CandidatePost:
+    post_id: int
+    author_id: int
+    surface: int = 0
+
+
+def _bucket(n: int) -> int:
+    return next((b for b in CANDIDATE_BUCKETS if n <= b), CANDIDATE_BUCKETS[-1])
+
+
+class RankerService:
+    """A loaded ranker that scores requests of raw ids."""
+
+    def __init__(self, model: PhoenixRanker, config: ModelConfig, keep_recent_history: bool = False):
+        self.model = model
+        self.config = config
+        self.keep_recent_history = keep_recent_history
+        self._action_index = {name: i for i, name in enumerate(config.actions)}
+
+    @classmethod
+    def from_workdir(cls, workdir: str | Path, keep_recent_history: bool = False) -> RankerService:
+        model, config, _ = load_model(workdir)
+        return cls(model, config.model, keep_recent_history)
+
+    def _history_arrays(self, history: Sequence[Engagement]) -> dict[str, np.ndarray]:
+        h_max = self.config.history_len
+        if len(history) > h_max:
+            if not self.keep_recent_history:
+                raise ValueError(
+                    f"history: {len(history)} items exceed model.history_len={h_max}; pass the most "
+                    "recent items or build the service with keep_recent_history=True"
+                )
+            history = history[-h_max:]
+        actions = np.zeros((1, h_max, self.config.num_actions), np.int8)
+        for i, item in enumerate(history):
+            for name in item.actions:
+                if name not in self._action_index:
+                    raise ValueError(f"history[{i}].actions: unknown action {name!r}")
+                actions[0, i, self._action_index[name]] = 1
+        pad = h_max - len(history)
+        column = lambda attr: np.array([[getattr(e, attr) for e in history] + [0] * pad], np.int64)  # noqa: E731
+        return {
+            "history_post_id": column("post_id"),
+            "history_author_id": column("author_id"),
+            "history_actions": actions,
+            "history_surface": column("surface"),
+        }
+
+    def score(
+        self, user_id: int, history: Sequence[Engagement], candidates: Sequence[CandidatePost]
+    ) -> np.ndarray:  # [C, A]
+        """P(action) for each candidate, every candidate seeing the whole history."""
+        if not candidates:
+            raise ValueError("candidates: a request needs at least one candidate")
+        for i, c in enumerate(candidates):
+            if c.post_id <= 0:
+                raise ValueError(f"candidates[{i}].post_id: must be a positive id, got {c.post_id}")
+        hist = self._history_arrays(history)
+        length = min(len(history), self.config.history_len)
+        out = []
+        for start in range(0, len(candidates), CANDIDATE_BUCKETS[-1]):
+            chunk = candidates[start : start + CANDIDATE_BUCKETS[-1]]
+            size = _bucket(len(chunk))
+            pad = [0] * (size - len(chunk))
+            request = RequestBatch(
+                user_id=np.array([user_id], np.int64),
+                **hist,
+                candidate_post_id=np.array([[c.post_id for c in chunk] + pad], np.int64),
+                candidate_author_id=np.array([[c.author_id for c in chunk] + pad], np.int64),
+                candidate_surface=np.array([[c.surface for c in chunk] + pad], np.int64),
+                candidate_cutoff=np.full((1, size), length, np.int64),
+            )
+            probs = np.asarray(predict_probs(self.model, featurize(request, self.config)))  # [1, S, A]
+            out.append(probs[0, : len(chunk)])
+        return np.concatenate(out)  # [C, A]

@@ -1,0 +1,114 @@
+"""Orbax checkpoints of the ranker: parameters, optimizer state and progress.
+
+A workdir holds `config.toml` (what the model was trained with) and
+`checkpoints/<step>/` written by an orbax `CheckpointManager`. Orbax finalises
+a step atomically, so a job killed mid-save leaves the previous step intact.
+Nothing is unpickled: arrays come back through orbax's array handlers and
+progress through JSON.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from phoenix.config import ConfigError, PhoenixConfig, load_config, save_config
+from phoenix.model.ranker import PhoenixRanker, build_ranker
+
+
+class CheckpointError(ValueError):
+    """A workdir or checkpoint is missing or unreadable (names the path)."""
+
+
+def checkpoint_manager(workdir: str | Path, keep: int = 2, save_every: int = 1) -> ocp.CheckpointManager:
+    directory = (Path(workdir) / "checkpoints").absolute()
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, save_interval_steps=save_every, create=True)
+    return ocp.CheckpointManager(directory, options=options, item_names=("params", "optimizer", "progress"))
+
+
+def save_checkpoint(
+    manager: ocp.CheckpointManager, step: int, model: PhoenixRanker, optimizer: nnx.Optimizer, progress: dict
+) -> None:
+    manager.save(
+        step,
+        args=ocp.args.Composite(
+            params=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(model, nnx.Param))),
+            optimizer=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(optimizer))),
+            progress=ocp.args.JsonSave(progress),
+        ),
+        force=True,
+    )
+
+
+def _restore_items(manager: ocp.CheckpointManager, step: int, items: dict[str, Any]) -> dict[str, Any]:
+    path = Path(manager.directory) / str(step)
+    try:
+        restored = manager.restore(step, args=ocp.args.Composite(**items))
+    except Exception as err:  # orbax raises many types for damaged files
+        raise CheckpointError(f"{path}: checkpoint is corrupt or does not match the config: {err}") from err
+    return {name: restored[name] for name in items}
+
+
+def restore_training_state(
+    manager: ocp.CheckpointManager, model: PhoenixRanker, optimizer: nnx.Optimizer
+) -> dict | None:
+    """Load the latest checkpoint into `model` and `optimizer`; None if there is none."""
+    step = manager.latest_step()
+    if step is None:
+        return None
+    params_state = nnx.state(model, nnx.Param)
+    opt_state = nnx.state(optimizer)
+    restored = _restore_items(
+        manager,
+        step,
+        {
+            "params": ocp.args.StandardRestore(nnx.to_pure_dict(params_state)),
+            "optimizer": ocp.args.StandardRestore(nnx.to_pure_dict(opt_state)),
+            "progress": ocp.args.JsonRestore(),
+        },
+    )
+    nnx.replace_by_pure_dict(params_state, restored["params"])
+    nnx.replace_by_pure_dict(opt_state, restored["optimizer"])
+    nnx.update(model, params_state)
+    nnx.update(optimizer, opt_state)
+    return restored["progress"]
+
+
+def load_workdir_config(workdir: str | Path) -> PhoenixConfig:
+    path = Path(workdir) / "config.toml"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no config in workdir (was `phoenix train` run here?)")
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        raise CheckpointError(str(err)) from err
+
+
+def write_workdir_config(config: PhoenixConfig, workdir: str | Path) -> None:
+    """Record the config; refuse to resume a workdir trained with another model shape."""
+    path = Path(workdir) / "config.toml"
+    if path.is_file():
+        previous = load_workdir_config(workdir)
+        if previous.model != config.model:
+            raise CheckpointError(f"{path}: workdir was trained with a different [model] config")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_config(config, path)
+
+
+def load_model(workdir: str | Path, step: int | None = None) -> tuple[PhoenixRanker, PhoenixConfig, int]:
+    """Rebuild the ranker from a workdir's config and its latest (or given) checkpoint."""
+    config = load_workdir_config(workdir)
+    manager = checkpoint_manager(workdir)
+    step = manager.latest_step() if step is None else step
+    if step is None:
+        raise CheckpointError(f"{Path(workdir) / 'checkpoints'}: no checkpoint found")
+    model = build_ranker(config.model)
+    params_state = nnx.state(model, nnx.Param)
+    restored = _restore_items(manager, step, {"params": ocp.args.StandardRestore(nnx.to_pure_dict(params_state))})
+    nnx.replace_by_pure_dict(params_state, restored["params"])
+    nnx.update(model, params_state)
+    manager.close()
+    return model, config, step

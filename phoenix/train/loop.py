@@ -1,0 +1,108 @@
+"""`train_and_evaluate(config, workdir)`: the ranker's training job.
+
+Resumable: the latest orbax checkpoint restores parameters, optimizer and step,
+and the batch of every step is a fixed function of (seed, step), so a killed
+run picks up exactly where the checkpoint left it with the same data order.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from phoenix.config import PhoenixConfig
+from phoenix.eval.evaluate import predict_examples
+from phoenix.eval.metrics import log_loss, roc_auc
+from phoenix.model.batch import featurize
+from phoenix.model.ranker import build_ranker
+from phoenix.train.checkpoint import checkpoint_manager, restore_training_state, save_checkpoint, write_workdir_config
+from phoenix.train.metrics_log import MetricsLog
+from phoenix.train.packing import PackedExamples, batch_rows, pack_examples
+from phoenix.train.plots import plot_training
+from phoenix.train.step import make_optimizer, train_step
+from phoenix.world.generator import generate_world
+from phoenix.world.io import read_impressions, write_world
+
+
+def ensure_world(config: PhoenixConfig, data_dir: str | Path) -> Path:
+    """Generate the config's world into `data_dir` unless one is already there."""
+    data_dir = Path(data_dir)
+    if not (data_dir / "world.json").is_file():
+        write_world(generate_world(config.world, config.model.actions), data_dir)
+    return data_dir
+
+
+def validation_metrics(model, config: PhoenixConfig, examples: PackedExamples) -> dict:
+    _, probs = predict_examples(model, config.model, examples)
+    real = examples.impression_id > 0
+    labels = examples.labels[real]  # [M, A]
+    aucs = {a: roc_auc(labels[:, i], probs[:, i]) for i, a in enumerate(config.model.actions)}
+    return {
+        "valid_loss": float(np.mean([log_loss(labels[:, i], probs[:, i]) for i in range(labels.shape[1])])),
+        "valid_auc": aucs,
+        "valid_mean_auc": float(np.nanmean(list(aucs.values()))),
+    }
+
+
+def train_and_evaluate(
+    config: PhoenixConfig,
+    workdir: str | Path,
+    data_dir: str | Path | None = None,
+    progress: bool = True,
+    max_steps: int | None = None,
+) -> dict:
+    """Train (or resume) in `workdir`; returns the latest validation metrics.
+
+    `max_steps` stops this invocation early (after a checkpoint), e.g. to
+    time-box a job; running again resumes from there.
+    """
+    workdir = Path(workdir).absolute()
+    workdir.mkdir(parents=True, exist_ok=True)
+    write_workdir_config(config, workdir)
+    data_dir = ensure_world(config, workdir / "world") if data_dir is None else Path(data_dir).absolute()
+    (workdir / "run.json").write_text(json.dumps({"data_dir": str(data_dir)}))
+
+    mc, tc = config.model, config.train
+    log = read_impressions(data_dir)
+    if log.actions != mc.actions:
+        raise ValueError(f"{data_dir}: world actions {log.actions} differ from model.actions {mc.actions}")
+    train = pack_examples(log, "train", mc.history_len, mc.num_candidates)
+    valid = pack_examples(log, "valid", mc.history_len, mc.num_candidates)
+    valid = valid.take(np.random.default_rng(tc.seed).permutation(len(valid))[: tc.eval_examples])
+
+    model = build_ranker(mc, seed=tc.seed)
+    optimizer = make_optimizer(model, tc)
+    manager = checkpoint_manager(workdir, keep=tc.keep_checkpoints)
+    restored = restore_training_state(manager, model, optimizer)
+    start = restored["step"] if restored else 0
+    metrics = MetricsLog(workdir / "metrics.jsonl", resume_step=start)
+
+    dropout_root = jax.random.key(tc.seed)
+    pending: list = []
+    end = tc.num_steps if max_steps is None else min(tc.num_steps, start + max_steps)
+    bar = tqdm(range(start, end), initial=start, total=tc.num_steps, disable=not progress, desc="train")
+    for step in bar:
+        batch = train.take(batch_rows(len(train), tc.batch_size, tc.seed, step))
+        key = jax.random.fold_in(dropout_root, step)  # a function of the step: resumable
+        loss = train_step(model, optimizer, featurize(batch.request, mc), batch.labels, key, tc.post_id_dropout)
+        pending.append(loss)
+        done = step + 1
+        if done % tc.log_every == 0 or done == tc.num_steps:
+            loss = float(np.mean([float(x) for x in pending]))
+            pending.clear()
+            metrics.write({"step": done, "loss": loss, "examples": done * tc.batch_size})
+            bar.set_postfix(loss=f"{loss:.4f}")
+        if done % tc.eval_every == 0 or done == tc.num_steps:
+            metrics.write({"step": done, **validation_metrics(model, config, valid)})
+        if done % tc.checkpoint_every == 0 or done == end:
+            save_checkpoint(manager, done, model, optimizer, {"step": done})
+    manager.wait_until_finished()
+    manager.close()
+    records = metrics.read()
+    plot_training(records, workdir / "training.png")
+    final = [r for r in records if "valid_auc" in r]
+    return final[-1] if final else {}

@@ -1,0 +1,29 @@
+"""The training PNG: loss curves and per-head validation AUC over steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_training(records: list[dict], path: str | Path) -> Path:
+    train = [r for r in records if "loss" in r]
+    valid = [r for r in records if "valid_auc" in r]
+    fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(13, 4.5))
+    ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train], label="train")
+    ax_loss.plot([r["step"] for r in valid], [r["valid_loss"] for r in valid], "o-", label="validation")
+    ax_loss.set(xlabel="step", ylabel="sigmoid cross-entropy", title="loss")
+    ax_loss.legend()
+    if valid:
+        for head in valid[-1]["valid_auc"]:
+            ax_auc.plot([r["step"] for r in valid], [r["valid_auc"][head] for r in valid], label=head)
+        ax_auc.legend(fontsize=6, ncol=3)
+    ax_auc.set(xlabel="step", ylabel="ROC-AUC", title="validation AUC per head")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)

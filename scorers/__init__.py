@@ -1,0 +1,1 @@
+"""Scorers: turn per-action probabilities into one ranking score."""

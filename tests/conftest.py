@@ -1,0 +1,27 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from helpers import MICRO_CONFIG  # noqa: E402
+
+from phoenix.train.loop import train_and_evaluate  # noqa: E402
+from phoenix.world.generator import generate_world  # noqa: E402
+from phoenix.world.io import write_world  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def micro_world(tmp_path_factory) -> Path:
+    """A small synthetic world on disk, shared by the tests that train."""
+    out = tmp_path_factory.mktemp("world")
+    return write_world(generate_world(MICRO_CONFIG.world, MICRO_CONFIG.model.actions), out)
+
+
+@pytest.fixture(scope="session")
+def trained_workdir(tmp_path_factory, micro_world) -> Path:
+    """A workdir with a short but real training run on the micro world."""
+    workdir = tmp_path_factory.mktemp("workdir")
+    train_and_evaluate(MICRO_CONFIG, workdir, micro_world, progress=False)
+    return workdir

@@ -1,0 +1,36 @@
+import json
+
+import pytest
+
+from phoenix.cli import main
+
+
+def test_eval_json_reports_every_head_with_oracle_and_baseline(trained_workdir, capsys):
+    assert main(["eval", "--workdir", str(trained_workdir), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["heads"]) == 15
+    for head in report["heads"].values():
+        assert {"auc", "oracle_auc", "baseline_auc", "logloss", "rce"} <= set(head)
+        assert 0 <= head["auc"] <= 1 and head["logloss"] > 0
+    assert report["mean"]["oracle_auc"] > report["mean"]["baseline_auc"]
+
+
+def test_errors_name_the_file(tmp_path, capsys):
+    assert main(["train", "--config", str(tmp_path / "missing.toml"), "--workdir", str(tmp_path)]) == 2
+    assert "missing.toml: config file not found" in capsys.readouterr().err
+    assert main(["eval", "--workdir", str(tmp_path / "nothing")]) == 2
+    assert "run.json" in capsys.readouterr().err
+
+
+def test_world_command_writes_parquet(tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text("[world]\nnum_users = 50\nnum_authors = 10\nnum_posts = 100\nimpressions_per_user = 10.0\n")
+    assert main(["world", "--config", str(config), "--out", str(tmp_path / "w")]) == 0
+    counts = json.loads(capsys.readouterr().out)["impressions"]
+    assert counts["train"] > counts["test"] > 0
+    assert (tmp_path / "w" / "impressions" / "test.parquet").is_file()
+
+
+def test_unknown_command_fails():
+    with pytest.raises(SystemExit):
+        main(["fly"])

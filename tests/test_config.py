@@ -1,0 +1,72 @@
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from phoenix.config import (
+    CONFIG_DIR,
+    DEFAULT_ACTIONS,
+    ConfigError,
+    PhoenixConfig,
+    config_to_toml,
+    load_config,
+    load_scoring_config,
+)
+
+
+@pytest.mark.parametrize("name", ["tiny", "base", "nano"])
+def test_shipped_configs_load_and_round_trip(tmp_path, name):
+    config = load_config(CONFIG_DIR / f"{name}.toml")
+    assert config.model.actions == DEFAULT_ACTIONS and config.model.num_actions == 15
+    out = tmp_path / "c.toml"
+    out.write_text(config_to_toml(config))
+    assert load_config(out) == config
+
+
+def test_base_and_nano_shapes():
+    base = load_config(CONFIG_DIR / "base.toml").model
+    assert (base.model_dim, base.num_layers, base.num_q_heads, base.num_kv_heads, base.head_dim) == (128, 4, 2, 2, 64)
+    assert base.history_len == 128 and base.ffn_dim == 176  # Grok-1: int(2*128)*2//3 -> 170 -> 176
+    nano = load_config(CONFIG_DIR / "nano.toml").model
+    assert (nano.model_dim, nano.num_layers, nano.num_q_heads, nano.num_kv_heads, nano.head_dim) == (512, 4, 4, 2, 128)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[model]\nmodel_dimm = 3\n", "model.model_dimm: unknown key"),
+        ("[modle]\n", "modle: unknown section"),
+        ("[model]\nnum_layers = 'two'\n", "model.num_layers: expected an integer"),
+        ("[model]\nnum_q_heads = 3\nnum_kv_heads = 2\n", "model.num_q_heads: must be a multiple"),
+        ("[model]\ncompute_dtype = 'float16'\n", "model.compute_dtype"),
+        ("[train]\nlearning_rate = -1.0\n", "train.learning_rate: must be positive"),
+        ("[world]\nnum_users = 1\n", "world.num_users"),
+        ("[model]\nactions = ['like', 'like']\n", "model.actions: names must be unique"),
+        ("[model\n", "not valid TOML"),
+    ],
+)
+def test_bad_configs_name_the_field_and_file(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(path)
+    assert str(path) in str(err.value)
+
+
+def test_missing_config_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="nope.toml: config file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_configs_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        PhoenixConfig().model.model_dim = 3
+
+
+def test_weight_files_say_where_numbers_come_from():
+    for path in sorted(Path(CONFIG_DIR / "weights").glob("*.toml")):
+        scoring = load_scoring_config(path)
+        assert scoring.source and scoring.epsilon == 0.001
+        assert set(scoring.weights) <= set(DEFAULT_ACTIONS)
+    august = load_scoring_config(CONFIG_DIR / "weights" / "x-2026-08.toml")
+    assert august.weights["report"] == -234.0 and august.weights["reply"] == 5.0
