@@ -3,6 +3,7 @@
     phoenix world --config C --out DIR
     phoenix train --config C --workdir DIR [--data DIR]
     phoenix eval  --workdir DIR [--data DIR] [--split test] [--json]
+    phoenix rank  --workdir DIR --user-file U.json --candidates-file C.json
     phoenix demo  [--config C] [--workdir DIR]
 """
 
@@ -79,6 +80,28 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_json(path: str, what: str):
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: {what} file not found")
+    try:
+        return json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{file}: not valid JSON: {err}") from err
+
+
+def _rank(args: argparse.Namespace) -> int:
+    from phoenix.serving.ranker_api import Ranker
+
+    user = _read_json(args.user_file, "user")
+    candidates = _read_json(args.candidates_file, "candidates")
+    if not isinstance(candidates, list):
+        raise ValueError(f"{args.candidates_file}: expected a JSON list of candidates")
+    feed = Ranker.load(args.workdir).rank(user, candidates)
+    print(json.dumps(feed.to_dict(), indent=2 if args.pretty else None))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phoenix", description="Phoenix For You ranker")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=("train", "valid", "test"))
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_eval)
+
+    p = sub.add_parser("rank", help="rank candidates for one user through the full pipeline (JSON out)")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--user-file", required=True, help="JSON object: user_id, request_time_s, history, ...")
+    p.add_argument("--candidates-file", required=True, help="JSON list of candidates")
+    p.add_argument("--pretty", action="store_true")
+    p.set_defaults(func=_rank)
 
     p = sub.add_parser("demo", help="world -> train (tiny) -> eval -> one user's ranked feed")
     p.add_argument("--config", default=str(CONFIG_DIR / "tiny.toml"))

@@ -15,6 +15,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
 DEFAULT_ACTIONS: tuple[str, ...] = (
     "favorite",
     "reply",
@@ -162,15 +164,52 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """Thresholds of the For You request path (defaults: X's August 2026 home mixer)."""
+
+    weights_file: str = "weights/x-2026-08.toml"
+    max_age_hours: float = 48.0
+    top_k: int = 50
+    result_size: int = 35
+    diversity_decay: float = 0.5
+    diversity_floor: float = 0.25
+    out_of_network_factor: float = 0.75
+    discount_in_network_replies_reposts: bool = True
+    in_network_max_results: int = 1200
+    disabled_stages: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _require(self.weights_path.is_file(), "pipeline.weights_file", f"{self.weights_path} not found")
+        _require(self.max_age_hours > 0, "pipeline.max_age_hours", "must be positive")
+        _require(self.top_k >= 1, "pipeline.top_k", "must be at least 1")
+        _require(1 <= self.result_size <= self.top_k, "pipeline.result_size", "must be in [1, top_k]")
+        _require(0 < self.diversity_decay <= 1, "pipeline.diversity_decay", "must be in (0, 1]")
+        _require(0 <= self.diversity_floor <= 1, "pipeline.diversity_floor", "must be in [0, 1]")
+        _require(0 < self.out_of_network_factor <= 1, "pipeline.out_of_network_factor", "must be in (0, 1]")
+        _require(self.in_network_max_results >= 0, "pipeline.in_network_max_results", "must be >= 0")
+
+    @property
+    def weights_path(self) -> Path:
+        path = Path(self.weights_file)
+        return path if path.is_absolute() else CONFIG_DIR / path
+
+
+@dataclasses.dataclass(frozen=True)
 class PhoenixConfig:
     """The whole config: one section per job."""
 
     model: ModelConfig = ModelConfig()
     world: WorldConfig = WorldConfig()
     train: TrainConfig = TrainConfig()
+    pipeline: PipelineConfig = PipelineConfig()
 
 
-_SECTIONS: dict[str, type] = {"model": ModelConfig, "world": WorldConfig, "train": TrainConfig}
+_SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "world": WorldConfig,
+    "train": TrainConfig,
+    "pipeline": PipelineConfig,
+}
 
 
 def _coerce(value: Any, annotation: Any, field: str) -> Any:
@@ -268,7 +307,6 @@ def load_scoring_config(path: str | Path) -> ScoringConfig:
         raise ConfigError(f"{path}: {err}") from err
 
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_WEIGHTS = CONFIG_DIR / "weights" / "x-2026-08.toml"
 
 

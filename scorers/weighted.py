@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from candidate_pipeline.stages import Scorer
+from candidate_pipeline.types import Candidate, Query
 from phoenix.config import ScoringConfig
 
 
@@ -39,3 +41,23 @@ class WeightedScorer:
         if self.total == 0:
             return np.maximum(combined, 0.0)
         return np.where(combined < 0, (combined + self.negative_total) / self.total * eps, combined + eps)
+
+
+class WeightedScoreStage(Scorer):
+    """Pipeline stage: sets `weighted_score` (and a provisional `final_score`) from `action_probs`."""
+
+    name = "weighted"
+
+    def __init__(self, scorer: WeightedScorer):
+        self.scorer = scorer
+
+    def score(self, query: Query, candidates: list[Candidate]) -> None:
+        if not candidates:
+            return
+        missing = [c.post_id for c in candidates if c.action_probs is None]
+        if missing:
+            raise ValueError(f"candidates {missing[:5]} have no action probabilities (run the phoenix scorer first)")
+        probs = np.array([[c.action_probs[a] for a in self.scorer.actions] for c in candidates])  # [C, A]
+        for c, s in zip(candidates, self.scorer(probs).tolist()):
+            c.weighted_score = s
+            c.refresh_final_score()

@@ -60,7 +60,7 @@ def select_candidates(request: RequestBatch, columns: np.ndarray) -> RequestBatc
 
 MICRO_CONFIG = PhoenixConfig(
     model=ModelConfig(
-        user_buckets=2003,
+        user_buckets=401,
         post_buckets=16411,
         author_buckets=503,
         embedding_dim=16,
@@ -72,9 +72,9 @@ MICRO_CONFIG = PhoenixConfig(
         history_len=16,
         num_candidates=16,
     ),
-    world=WorldConfig(num_users=1500, num_authors=150, num_posts=3000, num_topics=8, impressions_per_user=60),
+    world=WorldConfig(num_users=400, num_authors=100, num_posts=2000, num_topics=8, impressions_per_user=300),
     train=TrainConfig(
-        batch_size=32, num_steps=400, learning_rate=3e-3, warmup_steps=30, weight_decay=0.1,
-        checkpoint_every=200, log_every=50, eval_every=200, eval_examples=256,
+        batch_size=32, num_steps=1200, learning_rate=5e-3, warmup_steps=30, weight_decay=0.1,
+        checkpoint_every=600, log_every=50, eval_every=600, eval_examples=256,
     ),
 )

@@ -43,6 +43,8 @@ def test_base_and_nano_shapes():
         ("[world]\nnum_users = 1\n", "world.num_users"),
         ("[model]\nactions = ['like', 'like']\n", "model.actions: names must be unique"),
         ("[model\n", "not valid TOML"),
+        ("[pipeline]\nweights_file = 'weights/nope.toml'\n", "pipeline.weights_file: .*nope.toml not found"),
+        ("[pipeline]\ntop_k = 10\nresult_size = 20\n", "pipeline.result_size: must be in"),
     ],
 )
 def test_bad_configs_name_the_field_and_file(tmp_path, text, message):

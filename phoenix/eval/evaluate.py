@@ -51,6 +51,17 @@ def head_report(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
     }
 
 
+def _rows_of(all_ids: np.ndarray, wanted: np.ndarray, source: str) -> np.ndarray:
+    """Positions of `wanted` ids in `all_ids`; every id must be present."""
+    order = np.argsort(all_ids, kind="stable")
+    pos = np.minimum(np.searchsorted(all_ids, wanted, sorter=order), all_ids.size - 1)
+    rows = order[pos]
+    missing = all_ids[rows] != wanted
+    if missing.any():
+        raise ValueError(f"{source}: no impression id {int(wanted[missing][0])}")
+    return rows
+
+
 def compare_on_split(
     log: ImpressionLog,
     split: str,
@@ -60,13 +71,11 @@ def compare_on_split(
     truth_probs: np.ndarray,  # [M', A]
 ) -> dict:
     """Per-head metrics of the model, the oracle and the popularity baseline."""
-    row_of = {int(i): r for r, i in enumerate(log.impression_id)}
-    rows = np.array([row_of[int(i)] for i in impression_ids])
+    rows = _rows_of(log.impression_id, impression_ids, "impressions")
     expected = np.flatnonzero(log.split == SPLITS.index(split))
-    if rows.size != expected.size or set(rows.tolist()) != set(expected.tolist()):
+    if not np.array_equal(np.sort(rows), expected):
         raise ValueError(f"split {split!r}: model scored {rows.size} impressions, the split has {expected.size}")
-    truth_row = {int(i): r for r, i in enumerate(truth_ids)}
-    oracle = truth_probs[[truth_row[int(i)] for i in impression_ids]]
+    oracle = truth_probs[_rows_of(truth_ids, impression_ids, f"truth/{split}.parquet")]
     baseline = popularity_probs(log, np.flatnonzero(log.split == 0), rows)
     heads = {}
     for a, action in enumerate(log.actions):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
@@ -41,12 +42,16 @@ class RankerBatch:
     user_hashes: jnp.ndarray  # [B, K]
     history_post_hashes: jnp.ndarray  # [B, H, K]
     history_author_hashes: jnp.ndarray  # [B, H, K]
-    history_actions: jnp.ndarray  # [B, H, A] float 0/1
+    history_actions: jnp.ndarray  # [B, H, A] int8 0/1
     history_surface: jnp.ndarray  # [B, H]
     candidate_post_hashes: jnp.ndarray  # [B, C, K]
     candidate_author_hashes: jnp.ndarray  # [B, C, K]
     candidate_surface: jnp.ndarray  # [B, C]
     candidate_cutoff: jnp.ndarray  # [B, C]
+
+    def take(self, rows: np.ndarray) -> RankerBatch:
+        """Rows of a host-side (numpy) batch, e.g. one training step's examples."""
+        return jax.tree.map(lambda x: x[rows], self)
 
     @property
     def history_valid(self) -> jnp.ndarray:  # [B, H]
@@ -120,12 +125,16 @@ def validate_request(batch: RequestBatch, config: ModelConfig) -> None:
 
 
 def featurize(batch: RequestBatch, config: ModelConfig) -> RankerBatch:
-    """Validate a raw request batch and hash its ids for the model."""
+    """Validate a raw request batch and hash its ids for the model.
+
+    The result holds host (numpy) arrays: jit moves them to the device, and a
+    large featurized set can be sliced per step without hashing again.
+    """
     validate_request(batch, config)
     k, seed = config.num_hashes, config.hash_seed
 
-    def hashed(ids: np.ndarray, table: str, buckets: int, field: str) -> jnp.ndarray:
-        return jnp.asarray(hash_ids(ids, buckets, hash_seeds(seed, table, k), field))
+    def hashed(ids: np.ndarray, table: str, buckets: int, field: str) -> np.ndarray:
+        return hash_ids(ids, buckets, hash_seeds(seed, table, k), field)
 
     return RankerBatch(
         user_hashes=hashed(batch.user_id, "user", config.user_buckets, "user_id"),
@@ -133,14 +142,14 @@ def featurize(batch: RequestBatch, config: ModelConfig) -> RankerBatch:
         history_author_hashes=hashed(
             batch.history_author_id, "author", config.author_buckets, "history_author_id"
         ),
-        history_actions=jnp.asarray(batch.history_actions, dtype=jnp.float32),
-        history_surface=jnp.asarray(batch.history_surface, dtype=jnp.int32),
+        history_actions=np.asarray(batch.history_actions, dtype=np.int8),
+        history_surface=np.asarray(batch.history_surface, dtype=np.int32),
         candidate_post_hashes=hashed(
             batch.candidate_post_id, "post", config.post_buckets, "candidate_post_id"
         ),
         candidate_author_hashes=hashed(
             batch.candidate_author_id, "author", config.author_buckets, "candidate_author_id"
         ),
-        candidate_surface=jnp.asarray(batch.candidate_surface, dtype=jnp.int32),
-        candidate_cutoff=jnp.asarray(batch.candidate_cutoff, dtype=jnp.int32),
+        candidate_surface=np.asarray(batch.candidate_surface, dtype=np.int32),
+        candidate_cutoff=np.asarray(batch.candidate_cutoff, dtype=np.int32),
     )

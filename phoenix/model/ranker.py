@@ -68,7 +68,7 @@ class PhoenixRanker(nnx.Module):
         user = self.user_proj(self.user_embed(batch.user_hashes))[:, None]  # [B, 1, D]
 
         # Signed action embedding: +1 for actions taken, -1 for not; zero if none taken.
-        signed = 2.0 * batch.history_actions - 1.0  # [B, H, A]
+        signed = 2.0 * batch.history_actions.astype(jnp.float32) - 1.0  # [B, H, A]
         actions = self.action_embed(signed)  # [B, H, E]
         any_action = jnp.any(batch.history_actions > 0, axis=-1, keepdims=True)  # [B, H, 1]
         actions = jnp.where(any_action, actions, 0)

@@ -1,10 +1,10 @@
 """A ranked For You feed for one user of the synthetic world, checked against the truth.
 
-The candidates are fresh posts (under 48 hours old at the world's end) the user
-has not been shown. The trained ranker scores them with the user's latest
-engagement history; the weighted scorer (X's August 2026 weights) turns the
-probabilities into one score; the world's oracle says what the user would
-really have done, so the feed shows how much true value the ranking captured.
+The request goes through the public `Ranker` API: in-network posts come from an
+in-memory store of the world's posts, out-of-network candidates are fresh posts
+(under 48 hours old at the world's end) passed in by the caller. The world's
+oracle then says what the user would really have done, so the feed shows how
+much true value the ranking captured against the best possible order.
 """
 
 from __future__ import annotations
@@ -14,92 +14,98 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
-from phoenix.config import DEFAULT_WEIGHTS, load_scoring_config
-from phoenix.serving.service import CandidatePost, Engagement, RankerService
+from candidate_pipeline.in_network import InNetworkPostStore
+from candidate_pipeline.types import Candidate, HistoryItem, Query
+from phoenix.config import load_scoring_config
+from phoenix.serving.ranker_api import RankedFeed, Ranker
 from phoenix.world.generator import SPLITS
 from phoenix.world.io import read_impressions, read_metadata
 from phoenix.world.oracle import WorldOracle
 from scorers.weighted import WeightedScorer
 
-MAX_AGE_S = 48 * 3600
+TOP = 10
 
 
 @dataclasses.dataclass
-class Feed:
-    user_id: int
+class DemoFeed:
+    feed: RankedFeed
     history_len: int
-    actions: tuple[str, ...]
-    post_id: np.ndarray  # [C] ranked best first
-    author_id: np.ndarray  # [C]
-    score: np.ndarray  # [C] weighted score from the model
-    true_score: np.ndarray  # [C] weighted score from the oracle
-    probs: np.ndarray  # [C, A]
-    true_probs: np.ndarray  # [C, A]
+    num_candidates: int
+    true_score: dict[int, float]  # post id -> oracle weighted score, for every scored candidate
 
-    def value_at(self, k: int) -> dict[str, float]:
-        """Mean true score of the model's top k, the oracle's top k, and all candidates."""
+    def value_at(self, k: int = TOP) -> dict[str, float]:
+        """Mean true score of the feed's top k, the oracle's best k, and a random k."""
+        shown = [self.true_score[item.post_id] for item in self.feed.items[:k]]
+        best = sorted(self.true_score.values(), reverse=True)[:k]
         return {
-            "model": float(self.true_score[:k].mean()),
-            "oracle": float(np.sort(self.true_score)[::-1][:k].mean()),
-            "random": float(self.true_score.mean()),
+            "model": float(np.mean(shown)),
+            "oracle": float(np.mean(best)),
+            "random": float(np.mean(list(self.true_score.values()))),
         }
 
 
-def sample_feed(
-    workdir: str | Path, user_id: int | None = None, num_candidates: int = 500, seed: int = 0
-) -> Feed:
+def _load_store(world_dir: Path) -> tuple[InNetworkPostStore, dict[int, tuple[int, int]]]:
+    table = pq.read_table(world_dir / "posts.parquet").to_pydict()
+    store = InNetworkPostStore(retention_hours=48.0)
+    posts = {}
+    for post_id, author_id, created in zip(table["post_id"], table["author_id"], table["created_s"]):
+        posts[post_id] = (author_id, created)
+        store.add(Candidate(post_id, author_id, created))
+    return store, posts
+
+
+def sample_feed(workdir: str | Path, user_id: int | None = None, num_candidates: int = 500, seed: int = 0) -> DemoFeed:
     workdir = Path(workdir)
     world_dir = Path(json.loads((workdir / "run.json").read_text())["data_dir"])
-    service = RankerService.from_workdir(workdir, keep_recent_history=True)
+    store, posts = _load_store(world_dir)
+    ranker = Ranker.load(workdir, in_network_store=store)
     log = read_impressions(world_dir)
     oracle = WorldOracle(world_dir)
     rng = np.random.default_rng(seed)
     if user_id is None:
-        test_users = np.unique(log.user_id[log.split == SPLITS.index("test")])
-        user_id = int(rng.choice(test_users))
+        user_id = int(rng.choice(np.unique(log.user_id[log.split == SPLITS.index("test")])))
     mine = log.user_id == user_id
-    engaged = np.flatnonzero(mine & log.labels.any(axis=1))[-service.config.history_len :]
+    engaged = np.flatnonzero(mine & log.labels.any(axis=1))
     history = [
-        Engagement(
-            int(log.post_id[r]),
-            int(log.author_id[r]),
-            tuple(a for a, hit in zip(log.actions, log.labels[r]) if hit),
-            int(log.surface[r]),
-        )
+        HistoryItem(int(log.post_id[r]), int(log.author_id[r]),
+                    tuple(a for a, hit in zip(log.actions, log.labels[r]) if hit), int(log.surface[r]))
         for r in engaged
     ]
-    horizon = int(read_metadata(world_dir)["config"]["days"] * 86400)
-    created = oracle.posts.created_s
-    fresh = np.flatnonzero((created <= horizon) & (created > horizon - MAX_AGE_S)) + 1
-    fresh = np.setdiff1d(fresh, log.post_id[mine])
-    post_ids = rng.choice(fresh, min(num_candidates, fresh.size), replace=False)
-    author_ids = oracle.post_author_ids(post_ids)
-    probs = service.score(user_id, history, [CandidatePost(int(p), int(a)) for p, a in zip(post_ids, author_ids)])
-    true_probs = oracle.probabilities(user_id, post_ids)
-    scorer = WeightedScorer(load_scoring_config(DEFAULT_WEIGHTS), service.config.actions)
-    score, true_score = scorer(probs), scorer(true_probs)
-    order = np.argsort(-score, kind="stable")
-    return Feed(
-        user_id, len(history), service.config.actions, post_ids[order], author_ids[order],
-        score[order], true_score[order], probs[order], true_probs[order],
-    )
+    following = frozenset(a for u, a in oracle.follow_keys if u == user_id)
+    now = int(read_metadata(world_dir)["config"]["days"] * 86400)
+    query = Query(user_id, now, history, following=following, seen_post_ids=frozenset(log.post_id[mine].tolist()))
+
+    fresh = [p for p, (a, created) in posts.items() if now - 48 * 3600 < created <= now and a not in following]
+    picked = rng.choice(fresh, min(num_candidates, len(fresh)), replace=False)
+    candidates = [Candidate(int(p), posts[p][0], posts[p][1], source="out_of_network") for p in picked]
+    feed = ranker.rank(query, candidates)
+
+    pre_scoring = {f.name for f in ranker.pipeline.filters}
+    scored = [i.post_id for i in feed.items] + [d.post_id for d in feed.dropped if d.stage not in pre_scoring]
+    scorer = WeightedScorer(load_scoring_config(ranker.config.weights_path), ranker.service.config.actions)
+    truth = scorer(oracle.probabilities(user_id, np.array(scored, np.int64)))
+    return DemoFeed(feed, len(history), len(scored), dict(zip(scored, truth.tolist())))
 
 
-def render_feed(feed: Feed, top: int = 10) -> str:
-    short = [a[:6] for a in feed.actions]
+def render_feed(demo: DemoFeed, top: int = TOP) -> str:
+    feed = demo.feed
+    actions = list(feed.items[0].action_probs) if feed.items else []
     lines = [
-        f"user {feed.user_id}: {feed.history_len} history items, {feed.post_id.size} fresh candidates; "
-        "top posts with P(action) from the model (true value in brackets)",
-        f"{'#':>2s} {'post':>6s} {'author':>6s} {'score':>7s} {'(true)':>7s} " + " ".join(f"{s:>6s}" for s in short),
+        f"user {feed.user_id}: {demo.history_len} engagements, {demo.num_candidates} candidates scored "
+        f"(in-network store + fresh out-of-network posts), {len(feed.dropped)} dropped; "
+        f"top posts with P(action) (true score in brackets)",
+        f"{'#':>2s} {'post':>6s} {'source':>14s} {'score':>7s} {'(true)':>7s} "
+        + " ".join(f"{a[:6]:>6s}" for a in actions),
     ]
-    for i in range(min(top, feed.post_id.size)):
-        probs = " ".join(f"{p:6.3f}" for p in feed.probs[i])
-        head = f"{i + 1:2d} {feed.post_id[i]:6d} {feed.author_id[i]:6d} {feed.score[i]:7.3f}"
-        lines.append(f"{head} ({feed.true_score[i]:5.3f}) {probs}")
-    value = feed.value_at(top)
+    for i, item in enumerate(feed.items[:top]):
+        probs = " ".join(f"{p:6.3f}" for p in item.action_probs.values())
+        head = f"{i + 1:2d} {item.post_id:6d} {item.source:>14s} {item.final_score:7.3f}"
+        lines.append(f"{head} ({demo.true_score[item.post_id]:5.3f}) {probs}")
+    value = demo.value_at(top)
     lines.append(
-        f"mean true score of the top {top}: model {value['model']:.3f}, oracle {value['oracle']:.3f}, "
-        f"random {value['random']:.3f}"
+        f"mean true score of the top {top}: feed {value['model']:.3f}, best possible {value['oracle']:.3f}, "
+        f"random {value['random']:.3f}; request took {feed.timings_ms['total']:.0f} ms"
     )
     return "\n".join(lines)

@@ -71,6 +71,7 @@ def train_and_evaluate(
     if log.actions != mc.actions:
         raise ValueError(f"{data_dir}: world actions {log.actions} differ from model.actions {mc.actions}")
     train = pack_examples(log, "train", mc.history_len, mc.num_candidates)
+    train_features = featurize(train.request, mc)  # hashed once, sliced per step
     valid = pack_examples(log, "valid", mc.history_len, mc.num_candidates)
     valid = valid.take(np.random.default_rng(tc.seed).permutation(len(valid))[: tc.eval_examples])
 
@@ -86,9 +87,9 @@ def train_and_evaluate(
     end = tc.num_steps if max_steps is None else min(tc.num_steps, start + max_steps)
     bar = tqdm(range(start, end), initial=start, total=tc.num_steps, disable=not progress, desc="train")
     for step in bar:
-        batch = train.take(batch_rows(len(train), tc.batch_size, tc.seed, step))
+        rows = batch_rows(len(train), tc.batch_size, tc.seed, step)
         key = jax.random.fold_in(dropout_root, step)  # a function of the step: resumable
-        loss = train_step(model, optimizer, featurize(batch.request, mc), batch.labels, key, tc.post_id_dropout)
+        loss = train_step(model, optimizer, train_features.take(rows), train.labels[rows], key, tc.post_id_dropout)
         pending.append(loss)
         done = step + 1
         if done % tc.log_every == 0 or done == tc.num_steps:

@@ -16,11 +16,14 @@ def plot_training(records: list[dict], path: str | Path) -> Path:
     fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(13, 4.5))
     ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train], label="train")
     ax_loss.plot([r["step"] for r in valid], [r["valid_loss"] for r in valid], "o-", label="validation")
-    ax_loss.set(xlabel="step", ylabel="sigmoid cross-entropy", title="loss")
+    ax_loss.set(xlabel="step", ylabel="sigmoid cross-entropy (log scale)", title="loss")
+    ax_loss.set_yscale("log")
     ax_loss.legend()
     if valid:
-        for head in valid[-1]["valid_auc"]:
-            ax_auc.plot([r["step"] for r in valid], [r["valid_auc"][head] for r in valid], label=head)
+        colors = plt.cm.tab20.colors
+        for i, head in enumerate(valid[-1]["valid_auc"]):
+            auc = [r["valid_auc"][head] for r in valid]
+            ax_auc.plot([r["step"] for r in valid], auc, label=head, color=colors[i % len(colors)])
         ax_auc.legend(fontsize=6, ncol=3)
     ax_auc.set(xlabel="step", ylabel="ROC-AUC", title="validation AUC per head")
     fig.tight_layout()

@@ -35,9 +35,9 @@ def action_loss(
 ) -> jnp.ndarray:  # scalar
     """Per-action sigmoid cross-entropy, averaged over real candidates and actions."""
     losses = optax.sigmoid_binary_cross_entropy(logits, labels.astype(jnp.float32))  # [B, C, A]
-    weight = candidate_valid.astype(jnp.float32)[..., None]  # [B, C, 1]
-    denom = jnp.maximum(weight.sum() * logits.shape[-1], 1.0)
-    return (losses * weight).sum() / denom
+    valid = candidate_valid.astype(jnp.float32)[..., None]  # [B, C, 1]
+    denom = jnp.maximum(valid.sum() * logits.shape[-1], 1.0)
+    return (losses * valid).sum() / denom
 
 
 @nnx.jit(static_argnames="post_id_dropout")

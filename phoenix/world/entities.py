@@ -79,8 +79,9 @@ def make_users(config: WorldConfig, rng: np.random.Generator) -> Users:
     """Tastes cluster on a ring of topics; users dislike the far side of the ring.
 
     A user has a home topic, likes it and 1-3 topics near it, and is averse to
-    1-2 topics opposite it (polarisation), so aversion is predictable from
-    taste, which positive engagement reveals far more often than negatives do.
+    the topic opposite it (and less so to that topic's neighbours): the
+    aversion is predictable from taste, which positive engagement reveals far
+    more often than negative feedback does.
     """
     u, t = config.num_users, config.num_topics
     home = rng.integers(0, t, u)
@@ -91,9 +92,11 @@ def make_users(config: WorldConfig, rng: np.random.Generator) -> Users:
         liked = (home[row] + np.r_[0, offsets]) % t
         weights = rng.gamma(1.0, 1.0, liked.size)
         preference[row, liked] = np.maximum(weights / weights.max(), 0.15)
-        far = (home[row] + t // 2 + rng.integers(-1, 2, rng.integers(1, 3))) % t
-        far = far[~np.isin(far, liked)]
-        aversion[row, far] = rng.beta(3.0, 2.0, far.size)
+        opposite = home[row] + t // 2
+        for offset, strength in ((0, 0.8), (-1, 0.4), (1, 0.4)):
+            topic = (opposite + offset) % t
+            if topic not in liked:
+                aversion[row, topic] = strength
     return Users(
         preference=preference,
         aversion=aversion,

@@ -82,10 +82,18 @@ def _draw_impressions(config, users, authors, posts, follows, rng):
     cum_taste = np.cumsum(taste, axis=1)
     rows = np.flatnonzero(~in_network)
     topic = np.minimum((rng.random(rows.size)[:, None] > cum_taste[owner[rows]]).sum(1), t - 1)
-    topic_pools = {
-        k: (pool, np.cumsum(posts.popularity[pool])) for k, pool in _group_indices(posts.topic, t).items()
-    }
+    by_topic = _group_indices(posts.topic, t)
+    all_posts = np.arange(posts.topic.size)
+    topic_pools = {}
+    for k in range(t):  # a topic nobody posts in falls back to every post
+        pool = by_topic.get(k, all_posts)
+        topic_pools[k] = (pool, np.cumsum(posts.popularity[pool]))
     post[rows] = _sample_by_weight(topic_pools, topic, rng)
+
+    # A topic-targeted post by an author the user follows is in-network too.
+    follow_keys = set(zip(follows[:, 0].tolist(), follows[:, 1].tolist()))
+    author = posts.author[post]
+    in_network = np.fromiter((k in follow_keys for k in zip(owner.tolist(), author.tolist())), bool, n)
 
     age = rng.uniform(0.5 * 3600, MAX_POST_AGE_S, n).astype(np.int64)
     time_s = posts.created_s[post] + age
@@ -118,9 +126,7 @@ def generate_world(config: WorldConfig, actions: tuple[str, ...]) -> World:
     order = np.lexsort((owner, time_s))
     owner, post, time_s, in_network, surface = (a[order] for a in (owner, post, time_s, in_network, surface))
     author = posts.author[post]
-    follow_keys = set(zip(follows[:, 0].tolist(), follows[:, 1].tolist()))
-    followed = np.fromiter((k in follow_keys for k in zip(owner.tolist(), author.tolist())), bool, owner.size)
-    traits = impression_traits(users, authors, posts, owner, post, followed, surface)
+    traits = impression_traits(users, authors, posts, owner, post, in_network, surface)
     truth = action_probabilities(traits, actions)  # [N, A]
     labels = (rng.random(truth.shape) < truth).astype(np.int8)  # [N, A]
 

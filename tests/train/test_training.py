@@ -15,13 +15,15 @@ from phoenix.train.loop import train_and_evaluate
 from phoenix.train.packing import pack_examples
 from phoenix.world.io import read_impressions
 
+TWO_STEPS = {"num_steps": 2, "warmup_steps": 1, "checkpoint_every": 2, "eval_every": 2, "log_every": 1}
+
 
 def test_short_run_lowers_loss_and_beats_popularity(trained_workdir):
     records = [json.loads(line) for line in (trained_workdir / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in records if "loss" in r]
     assert losses[-1] < losses[0] - 0.01
     report = evaluate_workdir(trained_workdir, split="test")
-    assert report["mean"]["auc"] > report["mean"]["baseline_auc"] + 0.01
+    assert report["mean"]["auc"] > report["mean"]["baseline_auc"] + 0.03
     assert report["mean"]["auc"] < report["mean"]["oracle_auc"]
     assert (trained_workdir / "training.png").stat().st_size > 10_000
 
@@ -38,7 +40,8 @@ def test_saved_model_reloads_to_identical_logits(trained_workdir, micro_world):
 
 
 def test_interrupted_run_resumes_with_same_step_and_data(tmp_path, micro_world):
-    config = replace(MICRO_CONFIG, train={"num_steps": 12, "checkpoint_every": 4, "eval_every": 12, "log_every": 2})
+    schedule = {"num_steps": 12, "warmup_steps": 2, "checkpoint_every": 4, "eval_every": 12, "log_every": 2}
+    config = replace(MICRO_CONFIG, train=schedule)
     straight = tmp_path / "straight"
     train_and_evaluate(config, straight, micro_world, progress=False)
     resumed = tmp_path / "resumed"
@@ -55,7 +58,7 @@ def test_interrupted_run_resumes_with_same_step_and_data(tmp_path, micro_world):
 
 
 def test_corrupt_or_missing_checkpoint_is_named(tmp_path, micro_world):
-    config = replace(MICRO_CONFIG, train={"num_steps": 2, "checkpoint_every": 2, "eval_every": 2, "log_every": 1})
+    config = replace(MICRO_CONFIG, train=TWO_STEPS)
     workdir = tmp_path / "w"
     with pytest.raises(CheckpointError, match="config.toml"):
         load_model(workdir)
@@ -68,7 +71,7 @@ def test_corrupt_or_missing_checkpoint_is_named(tmp_path, micro_world):
 
 
 def test_refuses_to_resume_with_another_model_shape(tmp_path, micro_world):
-    config = replace(MICRO_CONFIG, train={"num_steps": 2, "checkpoint_every": 2, "eval_every": 2, "log_every": 1})
+    config = replace(MICRO_CONFIG, train=TWO_STEPS)
     train_and_evaluate(config, tmp_path, micro_world, progress=False)
     other = dataclasses.replace(config, model=dataclasses.replace(config.model, model_dim=48))
     with pytest.raises(CheckpointError, match="different \\[model\\] config"):

@@ -1,0 +1,1 @@
+"""The For You request path: sources -> hydrators -> filters -> scorers -> selector."""

@@ -1,0 +1,88 @@
+"""Build the default For You pipeline from config, in X's August 2026 stage order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from candidate_pipeline.in_network import InNetworkPostStore, InNetworkSource
+from candidate_pipeline.pipeline import CandidatePipeline
+from candidate_pipeline.stages import CandidateHydrator, Source
+from candidate_pipeline.types import Candidate, Query
+from filters.muted_keywords import MutedKeywordFilter
+from filters.post_selection import ConversationDedupFilter, DroppedRelativeFilter
+from filters.pre_scoring import (
+    AgeFilter,
+    BlockedMutedAuthorFilter,
+    CoreDataFilter,
+    DuplicateFilter,
+    PreviouslySeenFilter,
+    PreviouslyServedFilter,
+    RepeatedRepostFilter,
+    SelfPostFilter,
+    UnfollowedReplyRepostFilter,
+)
+from phoenix.config import PipelineConfig, load_scoring_config
+from phoenix.serving.service import RankerService
+from scorers.author_diversity import AuthorDiversityScorer
+from scorers.out_of_network import OutOfNetworkScorer
+from scorers.phoenix_scorer import PhoenixScorer
+from scorers.weighted import WeightedScorer, WeightedScoreStage
+
+
+class NetworkHydrator(CandidateHydrator):
+    """Marks each candidate in- or out-of-network from the viewer's follows."""
+
+    name = "network"
+
+    def hydrate(self, query: Query, candidates: Sequence[Candidate]) -> None:
+        for c in candidates:
+            if c.in_network is None:
+                c.in_network = c.author_id in query.following
+
+
+def build_pipeline(
+    config: PipelineConfig,
+    service: RankerService,
+    in_network_store: InNetworkPostStore | None = None,
+    extra_sources: Sequence[Source] = (),
+) -> CandidatePipeline:
+    sources: list[Source] = list(extra_sources)
+    if in_network_store is not None and config.in_network_max_results > 0:
+        sources.insert(0, InNetworkSource(in_network_store, config.in_network_max_results))
+    weighted = WeightedScorer(load_scoring_config(config.weights_path), service.config.actions)
+    pipeline = CandidatePipeline(
+        sources=sources,
+        candidate_hydrators=[NetworkHydrator()],
+        filters=[
+            DuplicateFilter(),
+            CoreDataFilter(),
+            AgeFilter(config.max_age_hours),
+            SelfPostFilter(),
+            UnfollowedReplyRepostFilter(),
+            RepeatedRepostFilter(),
+            PreviouslySeenFilter(),
+            PreviouslyServedFilter(),
+            MutedKeywordFilter(),
+            BlockedMutedAuthorFilter(),
+        ],
+        scorers=[
+            PhoenixScorer(service),
+            WeightedScoreStage(weighted),
+            AuthorDiversityScorer(config.diversity_decay, config.diversity_floor),
+            OutOfNetworkScorer(config.out_of_network_factor, config.discount_in_network_replies_reposts),
+        ],
+        post_selection_filters=[ConversationDedupFilter(), DroppedRelativeFilter()],
+        top_k=config.top_k,
+        result_size=config.result_size,
+    )
+    stages = [
+        *pipeline.sources, *pipeline.candidate_hydrators, *pipeline.filters, *pipeline.scorers,
+        *pipeline.post_selection_filters,
+    ]
+    names = {s.name for s in stages}
+    unknown = sorted(set(config.disabled_stages) - names)
+    if unknown:
+        raise ValueError(f"pipeline.disabled_stages: no stage named {', '.join(unknown)} (stages: {sorted(names)})")
+    for stage in stages:
+        stage.enabled = stage.name not in config.disabled_stages
+    return pipeline
