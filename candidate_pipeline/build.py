@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from candidate_pipeline.in_network import InNetworkPostStore, InNetworkSource
 from candidate_pipeline.pipeline import CandidatePipeline
+from candidate_pipeline.selector import TopKSelector
+from candidate_pipeline.session import RecordServedPosts, ServedPostsHydrator, SessionStore
 from candidate_pipeline.stages import CandidateHydrator, Source
 from candidate_pipeline.types import Candidate, Query
 from filters.muted_keywords import MutedKeywordFilter
@@ -45,12 +47,16 @@ def build_pipeline(
     service: RankerService,
     in_network_store: InNetworkPostStore | None = None,
     extra_sources: Sequence[Source] = (),
+    session_store: SessionStore | None = None,
 ) -> CandidatePipeline:
+    """The default pipeline; sessions (query option "session_id") remember what they were served."""
+    session_store = session_store or SessionStore()
     sources: list[Source] = list(extra_sources)
     if in_network_store is not None and config.in_network_max_results > 0:
         sources.insert(0, InNetworkSource(in_network_store, config.in_network_max_results))
     weighted = WeightedScorer(load_scoring_config(config.weights_path), service.config.actions)
     pipeline = CandidatePipeline(
+        query_hydrators=[ServedPostsHydrator(session_store)],
         sources=sources,
         candidate_hydrators=[NetworkHydrator()],
         filters=[
@@ -71,13 +77,14 @@ def build_pipeline(
             AuthorDiversityScorer(config.diversity_decay, config.diversity_floor),
             OutOfNetworkScorer(config.out_of_network_factor, config.discount_in_network_replies_reposts),
         ],
+        selector=TopKSelector(config.top_k),
         post_selection_filters=[ConversationDedupFilter(), DroppedRelativeFilter()],
-        top_k=config.top_k,
+        side_effects=[RecordServedPosts(session_store)],
         result_size=config.result_size,
     )
     stages = [
-        *pipeline.sources, *pipeline.candidate_hydrators, *pipeline.filters, *pipeline.scorers,
-        *pipeline.post_selection_filters,
+        *pipeline.query_hydrators, *pipeline.sources, *pipeline.candidate_hydrators, *pipeline.filters,
+        *pipeline.scorers, *pipeline.post_selection_filters, *pipeline.side_effects,
     ]
     names = {s.name for s in stages}
     unknown = sorted(set(config.disabled_stages) - names)

@@ -1,7 +1,7 @@
 """CandidatePipeline: runs the stages of a For You request and explains the result.
 
 Order: query hydrators -> sources -> candidate hydrators -> pre-scoring filters
--> scorers -> selector (top-K by final score) -> post-selection filters ->
+-> scorers -> selector (top-K by final score, NaN last) -> post-selection filters ->
 result size -> side effects. Hydrators of one kind and sources run
 concurrently. A failing source or hydrator is logged and skipped (the request
 still returns, with the error in `errors`); a failing scorer fails the request.
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from candidate_pipeline.selector import TopKSelector
 from candidate_pipeline.stages import CandidateHydrator, Filter, QueryHydrator, Scorer, SideEffect, Source
 from candidate_pipeline.types import Candidate, Query
 
@@ -42,13 +42,6 @@ class PipelineResult:
     errors: list[str]
 
 
-def sort_key(candidate: Candidate) -> tuple[int, float]:
-    """Best first; a NaN, infinite or missing score sorts last."""
-    score = candidate.final_score
-    bad = score is None or not math.isfinite(score)
-    return (1, 0.0) if bad else (0, -score)
-
-
 @dataclasses.dataclass
 class CandidatePipeline:
     query_hydrators: Sequence[QueryHydrator] = ()
@@ -56,9 +49,9 @@ class CandidatePipeline:
     candidate_hydrators: Sequence[CandidateHydrator] = ()
     filters: Sequence[Filter] = ()
     scorers: Sequence[Scorer] = ()
+    selector: TopKSelector = dataclasses.field(default_factory=TopKSelector)
     post_selection_filters: Sequence[Filter] = ()
     side_effects: Sequence[SideEffect] = ()
-    top_k: int = 50
     result_size: int = 35
 
     def _timed(self, timings: dict[str, float], name: str, fn: Callable, *args):
@@ -114,12 +107,11 @@ class CandidatePipeline:
             except Exception as err:
                 raise ScoringError(f"scorer {scorer.name} failed: {err}") from err
 
-        ranked = sorted(candidates, key=sort_key)
-        for c in ranked[self.top_k :]:
-            dropped.append(Dropped(c, "selector", f"below the top {self.top_k}"))
-        selected = self._filter(self.post_selection_filters, query, ranked[: self.top_k], dropped, timings)
+        top, below = self._timed(timings, f"selector:{self.selector.name}", self.selector.select, query, candidates)
+        dropped.extend(Dropped(c, self.selector.name, why) for c, why in below)
+        selected = self._filter(self.post_selection_filters, query, top, dropped, timings)
         for c in selected[self.result_size :]:
-            dropped.append(Dropped(c, "selector", f"beyond the result size {self.result_size}"))
+            dropped.append(Dropped(c, "result_size", f"beyond the result size {self.result_size}"))
         selected = selected[: self.result_size]
 
         for effect in (e for e in self.side_effects if e.enabled):

@@ -52,7 +52,8 @@ def _load_store(world_dir: Path) -> tuple[InNetworkPostStore, dict[int, tuple[in
     posts = {}
     for post_id, author_id, created in zip(table["post_id"], table["author_id"], table["created_s"]):
         posts[post_id] = (author_id, created)
-        store.add(Candidate(post_id, author_id, created))
+        # The world shows followed accounts' posts on the following tab (surface 1).
+        store.add(Candidate(post_id, author_id, created, surface=1))
     return store, posts
 
 
@@ -95,14 +96,15 @@ def render_feed(demo: DemoFeed, top: int = TOP) -> str:
     lines = [
         f"user {feed.user_id}: {demo.history_len} engagements, {demo.num_candidates} candidates scored "
         f"(in-network store + fresh out-of-network posts), {len(feed.dropped)} dropped; "
-        f"top posts with P(action) (true score in brackets)",
-        f"{'#':>2s} {'post':>6s} {'source':>14s} {'score':>7s} {'(true)':>7s} "
+        "top posts with P(action) (true score in brackets; scores under 0.001 are net-negative, "
+        "squashed below every positive one but kept in order)",
+        f"{'#':>2s} {'post':>6s} {'source':>14s} {'score':>9s} {'(true)':>11s} "
         + " ".join(f"{a[:6]:>6s}" for a in actions),
     ]
     for i, item in enumerate(feed.items[:top]):
         probs = " ".join(f"{p:6.3f}" for p in item.action_probs.values())
-        head = f"{i + 1:2d} {item.post_id:6d} {item.source:>14s} {item.final_score:7.3f}"
-        lines.append(f"{head} ({demo.true_score[item.post_id]:5.3f}) {probs}")
+        head = f"{i + 1:2d} {item.post_id:6d} {item.source:>14s} {item.final_score:9.3g}"
+        lines.append(f"{head} ({demo.true_score[item.post_id]:9.3g}) {probs}")
     value = demo.value_at(top)
     lines.append(
         f"mean true score of the top {top}: feed {value['model']:.3f}, best possible {value['oracle']:.3f}, "

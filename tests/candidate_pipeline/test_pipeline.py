@@ -4,8 +4,11 @@ import pytest
 
 from candidate_pipeline.in_network import InNetworkPostStore, InNetworkSource
 from candidate_pipeline.pipeline import CandidatePipeline, ScoringError
+from candidate_pipeline.selector import TopKSelector
+from candidate_pipeline.session import RecordServedPosts, ServedPostsHydrator, SessionStore
 from candidate_pipeline.stages import Filter, Scorer, Source
 from candidate_pipeline.types import HOUR_S, Candidate, Query, candidate_from_dict, query_from_dict
+from filters.pre_scoring import PreviouslyServedFilter
 
 NOW = 10 * 24 * HOUR_S
 
@@ -45,14 +48,14 @@ def test_sources_run_failures_are_skipped_and_drops_explained(caplog):
         sources=[ListSource("a", [1, 2, 3, 4]), BrokenSource(), ListSource("b", [6, 8])],
         filters=[DropOdd()],
         scorers=[ScoreById()],
-        top_k=3,
+        selector=TopKSelector(3),
         result_size=2,
     )
     with caplog.at_level(logging.WARNING):
         result = pipeline.run(Query(1, NOW), [Candidate(10, 1, NOW), Candidate(3, 1, NOW)])
     assert [c.post_id for c in result.selected] == [10, 8]
     reasons = {(d.candidate.post_id, d.stage) for d in result.dropped}
-    assert {(1, "drop_odd"), (3, "drop_odd"), (6, "selector"), (4, "selector"), (2, "selector")} <= reasons
+    assert {(1, "drop_odd"), (3, "drop_odd"), (4, "top_k"), (2, "top_k"), (6, "result_size")} <= reasons
     assert result.errors == ["source broken failed: backend down"] and "backend down" in caplog.text
     assert {"source:a", "source:b", "filter:drop_odd", "scorer:by_id", "total"} <= set(result.timings_ms)
 
@@ -112,3 +115,21 @@ def test_candidates_from_dicts():
         candidate_from_dict({"author_id": 2})
     with pytest.raises(ValueError, match=r"candidates\[0\].created_s"):
         candidate_from_dict({"post_id": 4, "created_s": "yesterday"})
+
+
+def test_a_session_is_not_served_the_same_post_twice():
+    store = SessionStore()
+    pipeline = CandidatePipeline(
+        query_hydrators=[ServedPostsHydrator(store)],
+        sources=[ListSource("a", [1, 2, 4, 6])],
+        filters=[PreviouslyServedFilter()],
+        scorers=[ScoreById()],
+        side_effects=[RecordServedPosts(store)],
+        result_size=2,
+    )
+    first = pipeline.run(Query(1, NOW, options={"session_id": "s1"}))
+    second = pipeline.run(Query(1, NOW, options={"session_id": "s1"}))
+    other = pipeline.run(Query(1, NOW, options={"session_id": "s2"}))
+    assert [c.post_id for c in first.selected] == [6, 4]
+    assert [c.post_id for c in second.selected] == [2, 1]
+    assert [c.post_id for c in other.selected] == [6, 4]

@@ -36,7 +36,8 @@ def test_duplicates_keep_the_first_source():
 
 def test_core_data_and_age_edges():
     assert run(CoreDataFilter(), query(), [post(1), Candidate(2, None, NOW)])[0] == [1]
-    candidates = [post(1, age_h=47.9), post(2, age_h=48.1), Candidate(3, 10, None), post(4, age_h=-1), post(5, age_h=48)]
+    candidates = [post(1, age_h=47.9), post(2, age_h=48.1), Candidate(3, 10, None), post(4, age_h=-1)]
+    candidates.append(post(5, age_h=48))
     kept, removed = run(AgeFilter(48), query(), candidates)
     assert kept == [1, 5]  # exactly 48 h is still allowed
     assert "unknown" in removed[3] and "after the request" in removed[4] and "older than 48 h" in removed[2]

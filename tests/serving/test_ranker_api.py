@@ -43,7 +43,8 @@ def test_rank_returns_an_explained_feed(ranker):
     assert scores == sorted(scores, reverse=True)
     for item in feed.items:
         assert len(item.action_probs) == 15
-        assert item.final_score == pytest.approx(item.weighted_score * item.diversity_multiplier * item.network_multiplier)
+        multipliers = item.diversity_multiplier * item.network_multiplier
+        assert item.final_score == pytest.approx(item.weighted_score * multipliers)
         assert item.network_multiplier == (1.0 if item.author_id == 4 else 0.75)
     stages = {d.post_id: d.stage for d in feed.dropped}
     assert stages[900] == "blocked_muted_authors" and stages[901] == "age"
