@@ -11,17 +11,13 @@ import dataclasses
 import math
 from typing import Any
 
+from phoenix.serving.inputs import Engagement
+
 HOUR_S = 3600
 
 
-@dataclasses.dataclass(frozen=True)
-class HistoryItem:
-    """One engagement of the viewer: the post, its author, the actions taken."""
-
-    post_id: int
-    author_id: int
-    actions: tuple[str, ...]
-    surface: int = 0
+# A history item is exactly what the ranker reads: post, author, actions taken, surface.
+HistoryItem = Engagement
 
 
 @dataclasses.dataclass
@@ -108,7 +104,7 @@ def _reject_unknown(data: dict, cls: type, field: str) -> None:
 
 
 def history_item_from_dict(data: dict, field: str = "history[0]") -> HistoryItem:
-    _reject_unknown(data, HistoryItem, field)
+    _reject_unknown(data, Engagement, field)
     actions = data.get("actions", [])
     if not isinstance(actions, list | tuple) or not all(isinstance(a, str) for a in actions):
         raise ValueError(f"{field}.actions: expected a list of action names")

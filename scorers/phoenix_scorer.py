@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from candidate_pipeline.stages import Scorer
 from candidate_pipeline.types import Candidate, Query
-from phoenix.serving.service import CandidatePost, Engagement, RankerService
+from phoenix.serving.inputs import CandidatePost
+from phoenix.serving.service import RankerService
 
 
 class PhoenixScorer(Scorer):
@@ -21,13 +22,12 @@ class PhoenixScorer(Scorer):
     def score(self, query: Query, candidates: list[Candidate]) -> None:
         if not candidates:
             return
-        history = [Engagement(h.post_id, h.author_id, h.actions, h.surface) for h in query.history]
         posts = []
         for c in candidates:
             if c.author_id is None:
                 raise ValueError(f"candidate {c.post_id}: author_id is missing (core-data filter disabled?)")
             posts.append(CandidatePost(c.post_id, c.author_id, c.surface))
-        probs = self.service.score(query.user_id, history, posts)  # [C, A]
+        probs = self.service.score(query.user_id, query.history, posts)  # [C, A]
         actions = self.service.config.actions
         for c, row in zip(candidates, probs):
             c.action_probs = dict(zip(actions, row.tolist()))

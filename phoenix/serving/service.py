@@ -8,7 +8,6 @@ because of candidate isolation the padding never changes a real score.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,27 +16,11 @@ import numpy as np
 from phoenix.config import ModelConfig
 from phoenix.model.batch import RequestBatch, featurize
 from phoenix.model.ranker import PhoenixRanker
+from phoenix.serving.inputs import CandidatePost, Engagement
 from phoenix.train.checkpoint import load_model
 from phoenix.train.step import predict_probs
 
 CANDIDATE_BUCKETS = (8, 32, 128, 512)
-
-
-@dataclasses.dataclass(frozen=True)
-class Engagement:
-    """One history item: a post the user acted on, with the actions taken."""
-
-    post_id: int
-    author_id: int
-    actions: tuple[str, ...]
-    surface: int = 0
-
-
-@dataclasses.dataclass(frozen=True)
-class CandidatePost:
-    post_id: int
-    author_id: int
-    surface: int = 0
 
 
 def _bucket(n: int) -> int:

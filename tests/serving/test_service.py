@@ -3,7 +3,8 @@ import pytest
 from helpers import SMALL_MODEL
 
 from phoenix.model.ranker import build_ranker
-from phoenix.serving.service import CandidatePost, Engagement, RankerService
+from phoenix.serving.inputs import CandidatePost, Engagement
+from phoenix.serving.service import RankerService
 
 
 @pytest.fixture(scope="module")
