@@ -7,6 +7,7 @@ run picks up exactly where the checkpoint left it with the same data order.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from phoenix.train.packing import PackedExamples, batch_rows, pack_examples
 from phoenix.train.plots import plot_training
 from phoenix.train.step import make_optimizer, train_step
 from phoenix.world.generator import generate_world
-from phoenix.world.io import read_impressions, write_world
+from phoenix.world.io import read_impressions, read_metadata, write_world
 
 
 def ensure_world(config: PhoenixConfig, data_dir: str | Path) -> Path:
@@ -33,6 +34,8 @@ def ensure_world(config: PhoenixConfig, data_dir: str | Path) -> Path:
     data_dir = Path(data_dir)
     if not (data_dir / "world.json").is_file():
         write_world(generate_world(config.world, config.model.actions), data_dir)
+    elif read_metadata(data_dir)["config"] != dataclasses.asdict(config.world):
+        raise ValueError(f"{data_dir / 'world.json'}: this world was generated from another [world] config")
     return data_dir
 
 

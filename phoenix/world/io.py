@@ -151,7 +151,7 @@ def read_impressions(world_dir: str | Path) -> ImpressionLog:
         table = _read_parquet(path, [*ID_COLUMNS, *actions])
         for name in ID_COLUMNS:
             parts[name].append(_column(table, name, path).astype(np.int64))
-        labels = np.stack([_column(table, a, path) for a in actions], axis=1) if actions else None
+        labels = np.stack([_column(table, a, path) for a in actions], axis=1)
         if not np.isin(labels, (0, 1)).all():
             raise WorldDataError(f"{path}: action columns must hold 0/1 labels")
         parts["labels"].append(labels.astype(np.int8))

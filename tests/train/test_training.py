@@ -11,7 +11,7 @@ from phoenix.config import replace
 from phoenix.eval.evaluate import evaluate_workdir
 from phoenix.model.batch import featurize
 from phoenix.train.checkpoint import CheckpointError, load_model
-from phoenix.train.loop import train_and_evaluate
+from phoenix.train.loop import ensure_world, train_and_evaluate
 from phoenix.train.packing import pack_examples
 from phoenix.world.io import read_impressions
 
@@ -76,3 +76,11 @@ def test_refuses_to_resume_with_another_model_shape(tmp_path, micro_world):
     other = dataclasses.replace(config, model=dataclasses.replace(config.model, model_dim=48))
     with pytest.raises(CheckpointError, match="different \\[model\\] config"):
         train_and_evaluate(other, tmp_path, micro_world, progress=False)
+
+
+def test_a_workdir_world_from_another_config_is_refused(tmp_path):
+    small = replace(MICRO_CONFIG, world={"num_users": 30, "num_authors": 5, "num_posts": 60})
+    ensure_world(small, tmp_path)
+    assert ensure_world(small, tmp_path) == tmp_path  # same config: reused
+    with pytest.raises(ValueError, match="world.json: this world was generated from another"):
+        ensure_world(replace(small, world={"seed": 7}), tmp_path)
