@@ -19,32 +19,39 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 
+def prefix_mask(history_valid: jnp.ndarray) -> jnp.ndarray:  # [B, 1+H, 1+H] bool
+    """User + history rows: causal over valid history; padded rows see the user only."""
+    b, h = history_valid.shape
+    hist_idx = jnp.arange(h)
+    causal = hist_idx[None, :, None] >= hist_idx[None, None, :]  # [1, H, H]
+    hist_keys = causal & history_valid[:, None, :] & history_valid[:, :, None]  # [B, H, H]
+    hist_rows = jnp.concatenate([jnp.ones((b, h, 1), bool), hist_keys], axis=-1)  # [B, H, 1+H]
+    user_row = jnp.zeros((b, 1, 1 + h), bool).at[:, :, 0].set(True)  # [B, 1, 1+H]
+    return jnp.concatenate([user_row, hist_rows], axis=1)
+
+
+def candidate_prefix_mask(
+    history_valid: jnp.ndarray,  # [B, H] bool
+    candidate_cutoff: jnp.ndarray,  # [B, C] int
+) -> jnp.ndarray:  # [B, C, 1+H] bool
+    """Which user + history keys each candidate sees: the user and valid items before its cutoff."""
+    b, h = history_valid.shape
+    visible = (jnp.arange(h)[None, None, :] < candidate_cutoff[:, :, None]) & history_valid[:, None, :]
+    return jnp.concatenate([jnp.ones(visible.shape[:2] + (1,), bool), visible], axis=-1)
+
+
 def candidate_isolation_mask(
     history_valid: jnp.ndarray,  # [B, H] bool
     candidate_valid: jnp.ndarray,  # [B, C] bool
     candidate_cutoff: jnp.ndarray,  # [B, C] int
 ) -> jnp.ndarray:  # [B, T, T] bool, T = 1 + H + C
-    """Boolean attention mask, True where query row t may attend to key column s."""
-    b, h = history_valid.shape
-    c = candidate_valid.shape[1]
-    hist_idx = jnp.arange(h)
-
-    # user row: itself only.
-    user_row = jnp.zeros((b, 1, 1 + h + c), bool).at[:, :, 0].set(True)  # [B, 1, T]
-
-    # history rows: user + causal over valid history; padded rows see the user only.
-    causal = hist_idx[None, :, None] >= hist_idx[None, None, :]  # [1, H, H]
-    hist_keys = causal & history_valid[:, None, :] & history_valid[:, :, None]  # [B, H, H]
-    hist_rows = jnp.concatenate(
-        [jnp.ones((b, h, 1), bool), hist_keys, jnp.zeros((b, h, c), bool)], axis=-1
-    )  # [B, H, T]
-
-    # candidate rows: user + history before the cutoff + itself.
-    visible = (hist_idx[None, None, :] < candidate_cutoff[:, :, None]) & history_valid[:, None, :]
+    """Full-sequence mask, True where query row t may attend to key column s."""
+    b, c = candidate_valid.shape
+    prefix = prefix_mask(history_valid)  # [B, 1+H, 1+H]
+    prefix_rows = jnp.concatenate([prefix, jnp.zeros(prefix.shape[:2] + (c,), bool)], axis=-1)
     itself = jnp.broadcast_to(jnp.eye(c, dtype=bool)[None], (b, c, c))  # [B, C, C]
-    cand_rows = jnp.concatenate([jnp.ones((b, c, 1), bool), visible, itself], axis=-1)  # [B, C, T]
-
-    return jnp.concatenate([user_row, hist_rows, cand_rows], axis=1)  # [B, T, T]
+    cand_rows = jnp.concatenate([candidate_prefix_mask(history_valid, candidate_cutoff), itself], axis=-1)
+    return jnp.concatenate([prefix_rows, cand_rows], axis=1)  # [B, T, T]
 
 
 def token_positions(history_len: int, candidate_cutoff: jnp.ndarray) -> jnp.ndarray:

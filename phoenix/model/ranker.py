@@ -17,7 +17,12 @@ from einops import rearrange
 from flax import nnx
 
 from phoenix.config import ModelConfig
-from phoenix.model.attention_mask import candidate_isolation_mask, token_positions
+from phoenix.model.attention_mask import (
+    candidate_isolation_mask,
+    candidate_prefix_mask,
+    prefix_mask,
+    token_positions,
+)
 from phoenix.model.batch import RankerBatch
 from phoenix.model.transformer import RMSNorm, TransformerBlock
 
@@ -100,14 +105,33 @@ class PhoenixRanker(nnx.Module):
     def __call__(
         self, batch: RankerBatch, candidate_post_keep: jnp.ndarray | None = None
     ) -> jnp.ndarray:  # [B, C, A] logits
+        """Full-sequence path (training): one attention over user + history + candidates."""
         h = batch.history_post_hashes.shape[1]
         x = self.embed_tokens(batch, candidate_post_keep)  # [B, T, D]
         mask = candidate_isolation_mask(batch.history_valid, batch.candidate_valid, batch.candidate_cutoff)
         positions = token_positions(h, batch.candidate_cutoff)  # [B, T]
         for block in self.blocks:
-            x = block(x, positions, mask)  # [B, T, D]
+            x, _, _ = block(x, positions, mask)  # [B, T, D]
         candidates = self.final_norm(x[:, 1 + h :])  # [B, C, D]
         return self.unembed(candidates).astype(jnp.float32)  # [B, C, A]
+
+    def score_candidates(self, batch: RankerBatch) -> jnp.ndarray:  # [B, C, A] logits
+        """Prefix path (serving): user + history once, candidates against its cached keys/values.
+
+        Same logits as `__call__` (candidates never see each other, so the
+        prefix does not depend on them), at a cost linear in the candidates.
+        """
+        h = batch.history_post_hashes.shape[1]
+        x = self.embed_tokens(batch)  # [B, T, D]
+        prefix, candidates = x[:, : 1 + h], x[:, 1 + h :]  # [B, 1+H, D], [B, C, D]
+        positions = token_positions(h, batch.candidate_cutoff)  # [B, T]
+        prefix_rows = prefix_mask(batch.history_valid)  # [B, 1+H, 1+H]
+        candidate_keys = candidate_prefix_mask(batch.history_valid, batch.candidate_cutoff)  # [B, C, 1+H]
+        for block in self.blocks:
+            new_prefix, k, v = block(prefix, positions[:, : 1 + h], prefix_rows)  # k, v [B, 1+H, G, Dh]
+            candidates = block.candidates(candidates, positions[:, 1 + h :], k, v, candidate_keys)
+            prefix = new_prefix
+        return self.unembed(self.final_norm(candidates)).astype(jnp.float32)  # [B, C, A]
 
 
 def build_ranker(config: ModelConfig, seed: int = 0) -> PhoenixRanker:

@@ -63,28 +63,56 @@ class GroupedQueryAttention(nnx.Module):
         self.cap = config.attn_logit_cap
         self.rope_base = config.rope_base
 
-    def __call__(
-        self,
-        x: jnp.ndarray,  # [B, T, D]
-        positions: jnp.ndarray,  # [B, T]
-        mask: jnp.ndarray,  # [B, T, T] bool
-    ) -> jnp.ndarray:  # [B, T, D]
+    def qkv(self, x: jnp.ndarray, positions: jnp.ndarray):
+        """Rotated queries [B, T, G, R, Dh] and keys / values [B, T, G, Dh]."""
         g, dh = self.num_kv_heads, self.head_dim
         q = rearrange(self.q_proj(x), "b t (n d) -> b t n d", d=dh)  # [B, T, Hq, Dh]
         k = rearrange(self.k_proj(x), "b t (g d) -> b t g d", d=dh)  # [B, T, G, Dh]
         v = rearrange(self.v_proj(x), "b t (g d) -> b t g d", d=dh)  # [B, T, G, Dh]
         q = apply_rope(q, positions, self.rope_base)
         k = apply_rope(k, positions, self.rope_base)
-        q = rearrange(q, "b t (g r) d -> b t g r d", g=g)  # [B, T, G, R, Dh]
+        return rearrange(q, "b t (g r) d -> b t g r d", g=g), k, v
 
-        logits = jnp.einsum("btgrd,bsgd->bgrts", q, k, preferred_element_type=jnp.float32)
-        logits = logits / jnp.sqrt(jnp.float32(dh))  # [B, G, R, T, T]
+    def _weights(self, logits: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+        """Scale, soft-cap, mask and soft-max attention logits in float32."""
+        logits = logits / jnp.sqrt(jnp.float32(self.head_dim))
         logits = self.cap * jnp.tanh(logits / self.cap)
-        logits = jnp.where(mask[:, None, None], logits, _MASKED)
-        weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)  # [B, G, R, T, T]
+        return jax.nn.softmax(jnp.where(mask, logits, _MASKED), axis=-1)
 
+    def __call__(
+        self,
+        x: jnp.ndarray,  # [B, T, D]
+        positions: jnp.ndarray,  # [B, T]
+        mask: jnp.ndarray,  # [B, T, T] bool
+    ) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:  # out [B, T, D], k and v [B, T, G, Dh]
+        q, k, v = self.qkv(x, positions)
+        logits = jnp.einsum("btgrd,bsgd->bgrts", q, k, preferred_element_type=jnp.float32)
+        weights = self._weights(logits, mask[:, None, None]).astype(v.dtype)  # [B, G, R, T, T]
         out = jnp.einsum("bgrts,bsgd->btgrd", weights, v)  # [B, T, G, R, Dh]
-        return self.out_proj(rearrange(out, "b t g r d -> b t (g r d)"))  # [B, T, D]
+        return self.out_proj(rearrange(out, "b t g r d -> b t (g r d)")), k, v
+
+    def attend_to_prefix(
+        self,
+        x: jnp.ndarray,  # [B, C, D] candidate tokens
+        positions: jnp.ndarray,  # [B, C]
+        prefix_k: jnp.ndarray,  # [B, S, G, Dh] cached user + history keys
+        prefix_v: jnp.ndarray,  # [B, S, G, Dh]
+        prefix_mask: jnp.ndarray,  # [B, C, S] bool
+    ) -> jnp.ndarray:  # [B, C, D]
+        """Candidates attend to the cached prefix and to themselves, never to each other.
+
+        Cost is linear in C: each candidate scores S + 1 keys instead of the
+        full sequence's S + C.
+        """
+        q, k, v = self.qkv(x, positions)  # q [B, C, G, R, Dh], k, v [B, C, G, Dh]
+        to_prefix = jnp.einsum("bcgrd,bsgd->bgrcs", q, prefix_k, preferred_element_type=jnp.float32)
+        to_self = jnp.einsum("bcgrd,bcgd->bgrc", q, k, preferred_element_type=jnp.float32)[..., None]
+        logits = jnp.concatenate([to_prefix, to_self], axis=-1)  # [B, G, R, C, S+1]
+        mask = jnp.concatenate([prefix_mask, jnp.ones(prefix_mask.shape[:2] + (1,), bool)], axis=-1)
+        weights = self._weights(logits, mask[:, None, None]).astype(v.dtype)  # [B, G, R, C, S+1]
+        out = jnp.einsum("bgrcs,bsgd->bcgrd", weights[..., :-1], prefix_v)  # [B, C, G, R, Dh]
+        out = out + rearrange(weights[..., -1], "b g r c -> b c g r")[..., None] * v[:, :, :, None]
+        return self.out_proj(rearrange(out, "b c g r d -> b c (g r d)"))  # [B, C, D]
 
 
 class GatedGeluFFN(nnx.Module):
@@ -113,11 +141,26 @@ class TransformerBlock(nnx.Module):
         self.ffn = GatedGeluFFN(config, rngs=rngs)
         self.ffn_out_norm = RMSNorm(d)
 
+    def _after_attention(self, x: jnp.ndarray, attn_out: jnp.ndarray) -> jnp.ndarray:
+        h = x + self.attn_out_norm(attn_out)
+        return h + self.ffn_out_norm(self.ffn(self.ffn_in_norm(h)))
+
     def __call__(
         self,
         x: jnp.ndarray,  # [B, T, D]
         positions: jnp.ndarray,  # [B, T]
         mask: jnp.ndarray,  # [B, T, T]
-    ) -> jnp.ndarray:  # [B, T, D]
-        h = x + self.attn_out_norm(self.attn(self.attn_in_norm(x), positions, mask))
-        return h + self.ffn_out_norm(self.ffn(self.ffn_in_norm(h)))
+    ) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:  # out [B, T, D], this layer's k, v
+        attn_out, k, v = self.attn(self.attn_in_norm(x), positions, mask)
+        return self._after_attention(x, attn_out), k, v
+
+    def candidates(
+        self,
+        x: jnp.ndarray,  # [B, C, D]
+        positions: jnp.ndarray,  # [B, C]
+        prefix_k: jnp.ndarray,  # [B, S, G, Dh]
+        prefix_v: jnp.ndarray,  # [B, S, G, Dh]
+        prefix_mask: jnp.ndarray,  # [B, C, S]
+    ) -> jnp.ndarray:  # [B, C, D]
+        attn_out = self.attn.attend_to_prefix(self.attn_in_norm(x), positions, prefix_k, prefix_v, prefix_mask)
+        return self._after_attention(x, attn_out)

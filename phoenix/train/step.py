@@ -61,4 +61,5 @@ def train_step(
 
 @nnx.jit
 def predict_probs(model: PhoenixRanker, batch: RankerBatch) -> jnp.ndarray:  # [B, C, A]
-    return jax.nn.sigmoid(model(batch))
+    """Serving and evaluation use the prefix path (equal to the full path, linear in C)."""
+    return jax.nn.sigmoid(model.score_candidates(batch))
