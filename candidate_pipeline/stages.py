@@ -7,7 +7,7 @@ given; filters return the kept candidates and say why each other one left.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from candidate_pipeline.types import Candidate, Query
 
@@ -59,6 +59,22 @@ class Filter(Stage):
             else:
                 removed.append((c, why))
         return kept, removed
+
+
+def keep_first_per_key(
+    candidates: list[Candidate], key: Callable[[Candidate], object], reason: Callable[[object], str]
+) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
+    """Keep the first candidate of each key (callers order by priority or score); explain the rest."""
+    seen: set = set()
+    kept, removed = [], []
+    for c in candidates:
+        k = key(c)
+        if k in seen:
+            removed.append((c, reason(k)))
+        else:
+            seen.add(k)
+            kept.append(c)
+    return kept, removed
 
 
 class Scorer(Stage):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from candidate_pipeline.stages import Filter
+from candidate_pipeline.stages import Filter, keep_first_per_key
 
 
 class ConversationDedupFilter(Filter):
@@ -11,16 +11,11 @@ class ConversationDedupFilter(Filter):
     name = "conversation_dedup"
 
     def apply(self, query, candidates, dropped_post_ids):
-        seen: set[int] = set()
-        kept, removed = [], []
-        for c in candidates:
-            conversation = c.conversation_id if c.conversation_id is not None else c.post_id
-            if conversation in seen:
-                removed.append((c, f"a better-scored post of conversation {conversation} is shown"))
-            else:
-                seen.add(conversation)
-                kept.append(c)
-        return kept, removed
+        return keep_first_per_key(
+            candidates,
+            lambda c: c.conversation_id if c.conversation_id is not None else c.post_id,
+            lambda conversation: f"a better-scored post of conversation {conversation} is shown",
+        )
 
 
 class DroppedRelativeFilter(Filter):

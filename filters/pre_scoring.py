@@ -6,7 +6,7 @@ Each filter is one small class; the order they run in comes from config
 
 from __future__ import annotations
 
-from candidate_pipeline.stages import Filter
+from candidate_pipeline.stages import Filter, keep_first_per_key
 from candidate_pipeline.types import HOUR_S, Candidate, Query
 
 
@@ -16,15 +16,7 @@ class DuplicateFilter(Filter):
     name = "duplicates"
 
     def apply(self, query, candidates, dropped_post_ids):
-        seen: set[int] = set()
-        kept, removed = [], []
-        for c in candidates:
-            if c.post_id in seen:
-                removed.append((c, "duplicate of a post from another source"))
-            else:
-                seen.add(c.post_id)
-                kept.append(c)
-        return kept, removed
+        return keep_first_per_key(candidates, lambda c: c.post_id, lambda _: "duplicate of a post from another source")
 
 
 class CoreDataFilter(Filter):
