@@ -24,7 +24,7 @@ from phoenix.model.attention_mask import (
     token_positions,
 )
 from phoenix.model.batch import RankerBatch
-from phoenix.model.transformer import RMSNorm, TransformerBlock
+from phoenix.model.transformer import RMSNorm, Rotary, TransformerBlock
 
 
 class HashedEmbedding(nnx.Module):
@@ -60,6 +60,9 @@ class PhoenixRanker(nnx.Module):
         self.blocks = nnx.List([TransformerBlock(config, rngs=rngs) for _ in range(config.num_layers)])
         self.final_norm = RMSNorm(d)
         self.unembed = nnx.Linear(d, config.num_actions, **linear)
+
+    def rotary(self, positions: jnp.ndarray) -> Rotary:  # positions [B, T]
+        return Rotary.at(positions, self.config.head_dim, self.config.rope_base)
 
     def embed_tokens(
         self, batch: RankerBatch, candidate_post_keep: jnp.ndarray | None = None
@@ -109,9 +112,9 @@ class PhoenixRanker(nnx.Module):
         h = batch.history_post_hashes.shape[1]
         x = self.embed_tokens(batch, candidate_post_keep)  # [B, T, D]
         mask = candidate_isolation_mask(batch.history_valid, batch.candidate_valid, batch.candidate_cutoff)
-        positions = token_positions(h, batch.candidate_cutoff)  # [B, T]
+        rope = self.rotary(token_positions(h, batch.candidate_cutoff))  # tables for [B, T]
         for block in self.blocks:
-            x, _, _ = block(x, positions, mask)  # [B, T, D]
+            x, _, _ = block(x, rope, mask)  # [B, T, D]
         candidates = self.final_norm(x[:, 1 + h :])  # [B, C, D]
         return self.unembed(candidates).astype(jnp.float32)  # [B, C, A]
 
@@ -124,12 +127,13 @@ class PhoenixRanker(nnx.Module):
         h = batch.history_post_hashes.shape[1]
         x = self.embed_tokens(batch)  # [B, T, D]
         prefix, candidates = x[:, : 1 + h], x[:, 1 + h :]  # [B, 1+H, D], [B, C, D]
-        positions = token_positions(h, batch.candidate_cutoff)  # [B, T]
+        rope = self.rotary(token_positions(h, batch.candidate_cutoff))  # tables for [B, T]
+        prefix_rope, candidate_rope = rope.rows(0, 1 + h), rope.rows(1 + h)
         prefix_rows = prefix_mask(batch.history_valid)  # [B, 1+H, 1+H]
         candidate_keys = candidate_prefix_mask(batch.history_valid, batch.candidate_cutoff)  # [B, C, 1+H]
         for block in self.blocks:
-            new_prefix, k, v = block(prefix, positions[:, : 1 + h], prefix_rows)  # k, v [B, 1+H, G, Dh]
-            candidates = block.candidates(candidates, positions[:, 1 + h :], k, v, candidate_keys)
+            new_prefix, k, v = block(prefix, prefix_rope, prefix_rows)  # k, v [B, 1+H, G, Dh]
+            candidates = block.candidates(candidates, candidate_rope, k, v, candidate_keys)
             prefix = new_prefix
         return self.unembed(self.final_norm(candidates)).astype(jnp.float32)  # [B, C, A]
 

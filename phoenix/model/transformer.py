@@ -11,6 +11,8 @@ never materialised per query head.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 from einops import rearrange
@@ -34,17 +36,30 @@ class RMSNorm(nnx.Module):
         return (normed * self.scale.value).astype(x.dtype)
 
 
-def apply_rope(x: jnp.ndarray, positions: jnp.ndarray, base: float) -> jnp.ndarray:
-    """Rotary embedding on the last axis. x [B, T, N, Dh], positions [B, T]."""
+class Rotary(NamedTuple):
+    """RoPE sin/cos tables for a request's positions, computed once and shared by every layer."""
+
+    sin: jnp.ndarray  # [B, T, 1, Dh/2]
+    cos: jnp.ndarray  # [B, T, 1, Dh/2]
+
+    @classmethod
+    def at(cls, positions: jnp.ndarray, head_dim: int, base: float) -> Rotary:  # positions [B, T]
+        half = head_dim // 2
+        freqs = base ** (-jnp.arange(half, dtype=jnp.float32) / half)  # [Dh/2]
+        angles = positions[..., None].astype(jnp.float32) * freqs  # [B, T, Dh/2]
+        return cls(jnp.sin(angles)[:, :, None, :], jnp.cos(angles)[:, :, None, :])
+
+    def rows(self, start: int, stop: int | None = None) -> Rotary:
+        return Rotary(self.sin[:, start:stop], self.cos[:, start:stop])
+
+
+def apply_rope(x: jnp.ndarray, rope: Rotary) -> jnp.ndarray:
+    """Rotate the last axis of x [B, T, N, Dh] by the tables' angles."""
     half = x.shape[-1] // 2
-    freqs = base ** (-jnp.arange(half, dtype=jnp.float32) / half)  # [Dh/2]
-    angles = positions[..., None].astype(jnp.float32) * freqs  # [B, T, Dh/2]
-    sin = jnp.sin(angles)[:, :, None, :]  # [B, T, 1, Dh/2]
-    cos = jnp.cos(angles)[:, :, None, :]  # [B, T, 1, Dh/2]
     x32 = x.astype(jnp.float32)
     x1, x2 = x32[..., :half], x32[..., half:]  # [B, T, N, Dh/2]
-    rotated = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)  # [B, T, N, Dh]
-    return rotated.astype(x.dtype)
+    rotated = jnp.concatenate([x1 * rope.cos - x2 * rope.sin, x2 * rope.cos + x1 * rope.sin], axis=-1)
+    return rotated.astype(x.dtype)  # [B, T, N, Dh]
 
 
 class GroupedQueryAttention(nnx.Module):
@@ -61,16 +76,15 @@ class GroupedQueryAttention(nnx.Module):
         self.num_kv_heads = config.num_kv_heads
         self.head_dim = dh
         self.cap = config.attn_logit_cap
-        self.rope_base = config.rope_base
 
-    def qkv(self, x: jnp.ndarray, positions: jnp.ndarray):
+    def qkv(self, x: jnp.ndarray, rope: Rotary):
         """Rotated queries [B, T, G, R, Dh] and keys / values [B, T, G, Dh]."""
         g, dh = self.num_kv_heads, self.head_dim
         q = rearrange(self.q_proj(x), "b t (n d) -> b t n d", d=dh)  # [B, T, Hq, Dh]
         k = rearrange(self.k_proj(x), "b t (g d) -> b t g d", d=dh)  # [B, T, G, Dh]
         v = rearrange(self.v_proj(x), "b t (g d) -> b t g d", d=dh)  # [B, T, G, Dh]
-        q = apply_rope(q, positions, self.rope_base)
-        k = apply_rope(k, positions, self.rope_base)
+        q = apply_rope(q, rope)
+        k = apply_rope(k, rope)
         return rearrange(q, "b t (g r) d -> b t g r d", g=g), k, v
 
     def _weights(self, logits: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
@@ -82,10 +96,10 @@ class GroupedQueryAttention(nnx.Module):
     def __call__(
         self,
         x: jnp.ndarray,  # [B, T, D]
-        positions: jnp.ndarray,  # [B, T]
+        rope: Rotary,  # tables for [B, T]
         mask: jnp.ndarray,  # [B, T, T] bool
     ) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:  # out [B, T, D], k and v [B, T, G, Dh]
-        q, k, v = self.qkv(x, positions)
+        q, k, v = self.qkv(x, rope)
         logits = jnp.einsum("btgrd,bsgd->bgrts", q, k, preferred_element_type=jnp.float32)
         weights = self._weights(logits, mask[:, None, None]).astype(v.dtype)  # [B, G, R, T, T]
         out = jnp.einsum("bgrts,bsgd->btgrd", weights, v)  # [B, T, G, R, Dh]
@@ -94,7 +108,7 @@ class GroupedQueryAttention(nnx.Module):
     def attend_to_prefix(
         self,
         x: jnp.ndarray,  # [B, C, D] candidate tokens
-        positions: jnp.ndarray,  # [B, C]
+        rope: Rotary,  # tables for [B, C]
         prefix_k: jnp.ndarray,  # [B, S, G, Dh] cached user + history keys
         prefix_v: jnp.ndarray,  # [B, S, G, Dh]
         prefix_mask: jnp.ndarray,  # [B, C, S] bool
@@ -104,7 +118,7 @@ class GroupedQueryAttention(nnx.Module):
         Cost is linear in C: each candidate scores S + 1 keys instead of the
         full sequence's S + C.
         """
-        q, k, v = self.qkv(x, positions)  # q [B, C, G, R, Dh], k, v [B, C, G, Dh]
+        q, k, v = self.qkv(x, rope)  # q [B, C, G, R, Dh], k, v [B, C, G, Dh]
         to_prefix = jnp.einsum("bcgrd,bsgd->bgrcs", q, prefix_k, preferred_element_type=jnp.float32)
         to_self = jnp.einsum("bcgrd,bcgd->bgrc", q, k, preferred_element_type=jnp.float32)[..., None]
         logits = jnp.concatenate([to_prefix, to_self], axis=-1)  # [B, G, R, C, S+1]
@@ -148,19 +162,19 @@ class TransformerBlock(nnx.Module):
     def __call__(
         self,
         x: jnp.ndarray,  # [B, T, D]
-        positions: jnp.ndarray,  # [B, T]
+        rope: Rotary,  # tables for [B, T]
         mask: jnp.ndarray,  # [B, T, T]
     ) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:  # out [B, T, D], this layer's k, v
-        attn_out, k, v = self.attn(self.attn_in_norm(x), positions, mask)
+        attn_out, k, v = self.attn(self.attn_in_norm(x), rope, mask)
         return self._after_attention(x, attn_out), k, v
 
     def candidates(
         self,
         x: jnp.ndarray,  # [B, C, D]
-        positions: jnp.ndarray,  # [B, C]
+        rope: Rotary,  # tables for [B, C]
         prefix_k: jnp.ndarray,  # [B, S, G, Dh]
         prefix_v: jnp.ndarray,  # [B, S, G, Dh]
         prefix_mask: jnp.ndarray,  # [B, C, S]
     ) -> jnp.ndarray:  # [B, C, D]
-        attn_out = self.attn.attend_to_prefix(self.attn_in_norm(x), positions, prefix_k, prefix_v, prefix_mask)
+        attn_out = self.attn.attend_to_prefix(self.attn_in_norm(x), rope, prefix_k, prefix_v, prefix_mask)
         return self._after_attention(x, attn_out)
