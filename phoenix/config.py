@@ -307,8 +307,6 @@ def load_scoring_config(path: str | Path) -> ScoringConfig:
         raise ConfigError(f"{path}: {err}") from err
 
 
-DEFAULT_WEIGHTS = CONFIG_DIR / "weights" / "x-2026-08.toml"
-
 
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):

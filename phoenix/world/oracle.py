@@ -47,9 +47,6 @@ class WorldOracle:
     def num_posts(self) -> int:
         return self.posts.author.size
 
-    def post_author_ids(self, post_ids: np.ndarray) -> np.ndarray:
-        return self.posts.author[np.asarray(post_ids) - 1] + 1
-
     def probabilities(self, user_id: int, post_ids: np.ndarray, surface: np.ndarray | int = 0) -> np.ndarray:
         """P(action) [len(post_ids), A] for one user (1-based ids)."""
         if not 1 <= user_id <= self.num_users:
