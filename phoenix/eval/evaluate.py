@@ -7,7 +7,6 @@ is post popularity (`phoenix.eval.baseline`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from phoenix.eval.baseline import popularity_probs
 from phoenix.eval.metrics import calibration, log_loss, relative_cross_entropy, roc_auc
 from phoenix.model.batch import featurize
 from phoenix.model.ranker import PhoenixRanker
-from phoenix.train.checkpoint import CheckpointError, load_model
+from phoenix.train.checkpoint import load_model, read_run_data_dir
 from phoenix.train.packing import PackedExamples, pack_examples
 from phoenix.train.step import predict_probs
 from phoenix.world.generator import SPLITS
@@ -28,16 +27,14 @@ def predict_examples(
     model: PhoenixRanker, config: ModelConfig, examples: PackedExamples, batch_size: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities of every real candidate: (impression ids [M], probs [M, A])."""
+    features = featurize(examples.request, config)  # validated and hashed once
     ids, probs = [], []
     for start in range(0, len(examples), batch_size):
         rows = np.arange(start, min(start + batch_size, len(examples)))
-        rows = np.resize(rows, batch_size)  # fixed shape: one compilation
-        chunk = examples.take(rows)
-        p = np.asarray(predict_probs(model, featurize(chunk.request, config)))  # [B, C, A]
-        keep = np.zeros(batch_size, bool)
-        keep[: min(batch_size, len(examples) - start)] = True
-        real = (chunk.impression_id > 0) & keep[:, None]  # [B, C]
-        ids.append(chunk.impression_id[real])
+        padded = np.resize(rows, batch_size)  # fixed shape: one compilation
+        p = np.asarray(predict_probs(model, features.take(padded)))[: rows.size]  # [b, C, A]
+        real = examples.impression_id[rows] > 0  # [b, C]
+        ids.append(examples.impression_id[rows][real])
         probs.append(p[real])
     return np.concatenate(ids), np.concatenate(probs)
 
@@ -76,7 +73,7 @@ def compare_on_split(
     if not np.array_equal(np.sort(rows), expected):
         raise ValueError(f"split {split!r}: model scored {rows.size} impressions, the split has {expected.size}")
     oracle = truth_probs[_rows_of(truth_ids, impression_ids, f"truth/{split}.parquet")]
-    baseline = popularity_probs(log, np.flatnonzero(log.split == 0), rows)
+    baseline = popularity_probs(log, np.flatnonzero(log.split == SPLITS.index("train")), rows)
     heads = {}
     for a, action in enumerate(log.actions):
         y = log.labels[rows, a]
@@ -96,11 +93,7 @@ def compare_on_split(
 def evaluate_workdir(workdir: str | Path, data_dir: str | Path | None = None, split: str = "test") -> dict:
     """Evaluate the latest checkpoint of `workdir` on a split of its world."""
     workdir = Path(workdir)
-    if data_dir is None:
-        run_file = workdir / "run.json"
-        if not run_file.is_file():
-            raise CheckpointError(f"{run_file}: not found; pass --data to name the world directory")
-        data_dir = json.loads(run_file.read_text())["data_dir"]
+    data_dir = read_run_data_dir(workdir) if data_dir is None else data_dir
     model, config, step = load_model(workdir)
     log = read_impressions(data_dir)
     if log.actions != config.model.actions:

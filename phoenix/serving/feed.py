@@ -10,7 +10,6 @@ much true value the ranking captured against the best possible order.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from candidate_pipeline.in_network import InNetworkPostStore
 from candidate_pipeline.types import Candidate, HistoryItem, Query
 from phoenix.config import load_scoring_config
 from phoenix.serving.ranker_api import RankedFeed, Ranker
+from phoenix.train.checkpoint import read_run_data_dir
 from phoenix.world.generator import SPLITS
 from phoenix.world.io import read_impressions, read_metadata
 from phoenix.world.oracle import WorldOracle
@@ -59,7 +59,7 @@ def _load_store(world_dir: Path) -> tuple[InNetworkPostStore, dict[int, tuple[in
 
 def sample_feed(workdir: str | Path, user_id: int | None = None, num_candidates: int = 500, seed: int = 0) -> DemoFeed:
     workdir = Path(workdir)
-    world_dir = Path(json.loads((workdir / "run.json").read_text())["data_dir"])
+    world_dir = read_run_data_dir(workdir)
     store, posts = _load_store(world_dir)
     ranker = Ranker.load(workdir, in_network_store=store)
     log = read_impressions(world_dir)

@@ -56,13 +56,12 @@ class RankerService:
                 if name not in self._action_index:
                     raise ValueError(f"history[{i}].actions: unknown action {name!r}")
                 actions[0, i, self._action_index[name]] = 1
-        pad = h_max - len(history)
-        column = lambda attr: np.array([[getattr(e, attr) for e in history] + [0] * pad], np.int64)  # noqa: E731
+        padding = [0] * (h_max - len(history))
         return {
-            "history_post_id": column("post_id"),
-            "history_author_id": column("author_id"),
+            "history_post_id": np.array([[e.post_id for e in history] + padding], np.int64),
+            "history_author_id": np.array([[e.author_id for e in history] + padding], np.int64),
             "history_actions": actions,
-            "history_surface": column("surface"),
+            "history_surface": np.array([[e.surface for e in history] + padding], np.int64),
         }
 
     def score(

@@ -9,6 +9,7 @@ progress through JSON.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,21 @@ def write_workdir_config(config: PhoenixConfig, workdir: str | Path) -> None:
             raise CheckpointError(f"{path}: workdir was trained with a different [model] config")
     path.parent.mkdir(parents=True, exist_ok=True)
     save_config(config, path)
+
+
+def write_run_data_dir(workdir: str | Path, data_dir: str | Path) -> None:
+    """Record which world a workdir trains on, so eval and serving find it without flags."""
+    (Path(workdir) / "run.json").write_text(json.dumps({"data_dir": str(Path(data_dir).absolute())}))
+
+
+def read_run_data_dir(workdir: str | Path) -> Path:
+    path = Path(workdir) / "run.json"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not found; pass --data to name the world directory")
+    try:
+        return Path(json.loads(path.read_text())["data_dir"])
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path}: unreadable run record: {err}") from err
 
 
 def load_model(workdir: str | Path, step: int | None = None) -> tuple[PhoenixRanker, PhoenixConfig, int]:

@@ -8,7 +8,6 @@ run picks up exactly where the checkpoint left it with the same data order.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import jax
@@ -20,7 +19,13 @@ from phoenix.eval.evaluate import predict_examples
 from phoenix.eval.metrics import log_loss, roc_auc
 from phoenix.model.batch import featurize
 from phoenix.model.ranker import build_ranker
-from phoenix.train.checkpoint import checkpoint_manager, restore_training_state, save_checkpoint, write_workdir_config
+from phoenix.train.checkpoint import (
+    checkpoint_manager,
+    restore_training_state,
+    save_checkpoint,
+    write_run_data_dir,
+    write_workdir_config,
+)
 from phoenix.train.metrics_log import MetricsLog
 from phoenix.train.packing import PackedExamples, batch_rows, pack_examples
 from phoenix.train.plots import plot_training
@@ -67,7 +72,7 @@ def train_and_evaluate(
     workdir.mkdir(parents=True, exist_ok=True)
     write_workdir_config(config, workdir)
     data_dir = ensure_world(config, workdir / "world") if data_dir is None else Path(data_dir).absolute()
-    (workdir / "run.json").write_text(json.dumps({"data_dir": str(data_dir)}))
+    write_run_data_dir(workdir, data_dir)
 
     mc, tc = config.model, config.train
     log = read_impressions(data_dir)

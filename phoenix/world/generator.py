@@ -68,19 +68,19 @@ def _draw_impressions(config, users, authors, posts, follows, rng):
     # In-network: a followed author's post; out-of-network: a topic-targeted popular post.
     follow_start = np.searchsorted(follows[:, 0], np.arange(u))
     follow_count = np.bincount(follows[:, 0], minlength=u)
-    in_network = (rng.random(n) < 0.35) & (follow_count[owner] > 0)
+    from_follows = (rng.random(n) < 0.35) & (follow_count[owner] > 0)
     pick = follow_start[owner] + (rng.random(n) * follow_count[owner]).astype(np.int64)
     followed_author = follows[np.minimum(pick, len(follows) - 1), 1]
 
     by_author = _group_indices(posts.author, config.num_authors)
     author_pools = {a: (pool, np.arange(1.0, pool.size + 1)) for a, pool in by_author.items()}
     post = np.empty(n, np.int64)
-    rows = np.flatnonzero(in_network)
+    rows = np.flatnonzero(from_follows)
     post[rows] = _sample_by_weight(author_pools, followed_author[rows], rng)
 
     taste = 0.7 * users.preference / users.preference.sum(1, keepdims=True) + 0.3 / t
     cum_taste = np.cumsum(taste, axis=1)
-    rows = np.flatnonzero(~in_network)
+    rows = np.flatnonzero(~from_follows)
     topic = np.minimum((rng.random(rows.size)[:, None] > cum_taste[owner[rows]]).sum(1), t - 1)
     by_topic = _group_indices(posts.topic, t)
     all_posts = np.arange(posts.topic.size)
