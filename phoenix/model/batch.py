@@ -36,6 +36,31 @@ class RequestBatch:
 
 
 @struct.dataclass
+class PrefixBatch:
+    """The user + history half of a hashed request: what the prefix cache is computed from."""
+
+    user_hashes: jnp.ndarray  # [B, K]
+    history_post_hashes: jnp.ndarray  # [B, H, K]
+    history_author_hashes: jnp.ndarray  # [B, H, K]
+    history_actions: jnp.ndarray  # [B, H, A] int8 0/1
+    history_surface: jnp.ndarray  # [B, H]
+
+    @property
+    def history_valid(self) -> jnp.ndarray:  # [B, H]
+        return self.history_post_hashes[..., 0] != 0
+
+
+@struct.dataclass
+class CandidateBatch:
+    """The candidate half of a hashed request: what is scored against a cached prefix."""
+
+    post_hashes: jnp.ndarray  # [B, C, K]
+    author_hashes: jnp.ndarray  # [B, C, K]
+    surface: jnp.ndarray  # [B, C]
+    cutoff: jnp.ndarray  # [B, C] history items each candidate may see
+
+
+@struct.dataclass
 class RankerBatch:
     """Hashed, model-ready request batch (a JAX pytree)."""
 
@@ -56,6 +81,22 @@ class RankerBatch:
     @property
     def history_valid(self) -> jnp.ndarray:  # [B, H]
         return self.history_post_hashes[..., 0] != 0
+
+    @property
+    def prefix(self) -> PrefixBatch:
+        return PrefixBatch(
+            self.user_hashes,
+            self.history_post_hashes,
+            self.history_author_hashes,
+            self.history_actions,
+            self.history_surface,
+        )
+
+    @property
+    def candidates(self) -> CandidateBatch:
+        return CandidateBatch(
+            self.candidate_post_hashes, self.candidate_author_hashes, self.candidate_surface, self.candidate_cutoff
+        )
 
     @property
     def candidate_valid(self) -> jnp.ndarray:  # [B, C]

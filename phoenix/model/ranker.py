@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 from einops import rearrange
-from flax import nnx
+from flax import nnx, struct
 
 from phoenix.config import ModelConfig
 from phoenix.model.attention_mask import (
@@ -23,8 +23,17 @@ from phoenix.model.attention_mask import (
     prefix_mask,
     token_positions,
 )
-from phoenix.model.batch import RankerBatch
+from phoenix.model.batch import CandidateBatch, PrefixBatch, RankerBatch
 from phoenix.model.transformer import RMSNorm, Rotary, TransformerBlock
+
+
+@struct.dataclass
+class PrefixCache:
+    """Every layer's keys and values for user + history, computed once per request."""
+
+    keys: jnp.ndarray  # [L, B, 1+H, G, Dh]
+    values: jnp.ndarray  # [L, B, 1+H, G, Dh]
+    history_valid: jnp.ndarray  # [B, H]
 
 
 class HashedEmbedding(nnx.Module):
@@ -62,19 +71,11 @@ class PhoenixRanker(nnx.Module):
         self.unembed = nnx.Linear(d, config.num_actions, **linear)
 
     def rotary(self, positions: jnp.ndarray) -> Rotary:  # positions [B, T]
-        return Rotary.at(positions, self.config.head_dim, self.config.rope_base)
+        return Rotary.at(positions, self.config.head_dim, self.config.rope_base, self.config.history_len + 2)
 
-    def embed_tokens(
-        self, batch: RankerBatch, candidate_post_keep: jnp.ndarray | None = None
-    ) -> jnp.ndarray:  # [B, 1+H+C, D]
-        """Project user, history and candidate tokens into one sequence.
-
-        `candidate_post_keep` [B, C] zeroes the post-id embedding of dropped
-        candidates (training only): fresh posts at serving time have untrained
-        post ids, so the model must also rank well from author and user alone.
-        """
+    def embed_prefix(self, batch: PrefixBatch) -> jnp.ndarray:  # [B, 1+H, D]
+        """The user token followed by one token per history item."""
         user = self.user_proj(self.user_embed(batch.user_hashes))[:, None]  # [B, 1, D]
-
         # Signed action embedding: +1 for actions taken, -1 for not; zero if none taken.
         signed = 2.0 * batch.history_actions.astype(jnp.float32) - 1.0  # [B, H, A]
         actions = self.action_embed(signed)  # [B, H, E]
@@ -89,28 +90,38 @@ class PhoenixRanker(nnx.Module):
             ],
             axis=-1,
         )
-        history = self.history_proj(history)  # [B, H, D]
+        return jnp.concatenate([user, self.history_proj(history)], axis=1)  # [B, 1+H, D]
 
-        candidate_posts = self.post_embed(batch.candidate_post_hashes)  # [B, C, K·E]
-        if candidate_post_keep is not None:
-            candidate_posts = candidate_posts * candidate_post_keep[..., None].astype(candidate_posts.dtype)
-        candidates = jnp.concatenate(
+    def embed_candidates(
+        self, candidates: CandidateBatch, post_keep: jnp.ndarray | None = None
+    ) -> jnp.ndarray:  # [B, C, D]
+        """One token per candidate.
+
+        `post_keep` [B, C] zeroes the post-id embedding of dropped candidates
+        (training only): fresh posts at serving time have untrained post ids,
+        so the model must also rank well from author and user alone.
+        """
+        posts = self.post_embed(candidates.post_hashes)  # [B, C, K·E]
+        if post_keep is not None:
+            posts = posts * post_keep[..., None].astype(posts.dtype)
+        tokens = jnp.concatenate(
             [
-                candidate_posts,
-                self.author_embed(batch.candidate_author_hashes),  # [B, C, K·E]
-                self.surface_embed(batch.candidate_surface),  # [B, C, E]
+                posts,
+                self.author_embed(candidates.author_hashes),  # [B, C, K·E]
+                self.surface_embed(candidates.surface),  # [B, C, E]
             ],
             axis=-1,
         )
-        candidates = self.candidate_proj(candidates)  # [B, C, D]
-        return jnp.concatenate([user, history, candidates], axis=1)  # [B, T, D]
+        return self.candidate_proj(tokens)  # [B, C, D]
 
     def __call__(
         self, batch: RankerBatch, candidate_post_keep: jnp.ndarray | None = None
     ) -> jnp.ndarray:  # [B, C, A] logits
         """Full-sequence path (training): one attention over user + history + candidates."""
         h = batch.history_post_hashes.shape[1]
-        x = self.embed_tokens(batch, candidate_post_keep)  # [B, T, D]
+        x = jnp.concatenate(
+            [self.embed_prefix(batch.prefix), self.embed_candidates(batch.candidates, candidate_post_keep)], axis=1
+        )  # [B, T, D]
         mask = candidate_isolation_mask(batch.history_valid, batch.candidate_valid, batch.candidate_cutoff)
         rope = self.rotary(token_positions(h, batch.candidate_cutoff))  # tables for [B, T]
         for block in self.blocks:
@@ -118,24 +129,34 @@ class PhoenixRanker(nnx.Module):
         candidates = self.final_norm(x[:, 1 + h :])  # [B, C, D]
         return self.unembed(candidates).astype(jnp.float32)  # [B, C, A]
 
-    def score_candidates(self, batch: RankerBatch) -> jnp.ndarray:  # [B, C, A] logits
-        """Prefix path (serving): user + history once, candidates against its cached keys/values.
-
-        Same logits as `__call__` (candidates never see each other, so the
-        prefix does not depend on them), at a cost linear in the candidates.
-        """
+    def encode_prefix(self, batch: PrefixBatch) -> PrefixCache:
+        """Run user + history once and keep every layer's keys and values."""
         h = batch.history_post_hashes.shape[1]
-        x = self.embed_tokens(batch)  # [B, T, D]
-        prefix, candidates = x[:, : 1 + h], x[:, 1 + h :]  # [B, 1+H, D], [B, C, D]
-        rope = self.rotary(token_positions(h, batch.candidate_cutoff))  # tables for [B, T]
-        prefix_rope, candidate_rope = rope.rows(0, 1 + h), rope.rows(1 + h)
-        prefix_rows = prefix_mask(batch.history_valid)  # [B, 1+H, 1+H]
-        candidate_keys = candidate_prefix_mask(batch.history_valid, batch.candidate_cutoff)  # [B, C, 1+H]
+        x = self.embed_prefix(batch)  # [B, 1+H, D]
+        positions = jnp.broadcast_to(jnp.arange(1 + h, dtype=jnp.int32), x.shape[:2])  # [B, 1+H]
+        rope, mask = self.rotary(positions), prefix_mask(batch.history_valid)  # mask [B, 1+H, 1+H]
+        keys, values = [], []
         for block in self.blocks:
-            new_prefix, k, v = block(prefix, prefix_rope, prefix_rows)  # k, v [B, 1+H, G, Dh]
-            candidates = block.candidates(candidates, candidate_rope, k, v, candidate_keys)
-            prefix = new_prefix
-        return self.unembed(self.final_norm(candidates)).astype(jnp.float32)  # [B, C, A]
+            x, k, v = block(x, rope, mask)  # k, v [B, 1+H, G, Dh]
+            keys.append(k)
+            values.append(v)
+        return PrefixCache(jnp.stack(keys), jnp.stack(values), batch.history_valid)
+
+    def score_cached(self, cache: PrefixCache, candidates: CandidateBatch) -> jnp.ndarray:  # [B, C, A]
+        """Logits of candidates against a cached prefix: cost linear in C, no candidate sees another."""
+        x = self.embed_candidates(candidates)  # [B, C, D]
+        rope = self.rotary(candidates.cutoff + 1)  # every candidate sits right after its cutoff
+        sees = candidate_prefix_mask(cache.history_valid, candidates.cutoff)  # [B, C, 1+H]
+        for layer, block in enumerate(self.blocks):
+            x = block.candidates(x, rope, cache.keys[layer], cache.values[layer], sees)  # [B, C, D]
+        return self.unembed(self.final_norm(x)).astype(jnp.float32)  # [B, C, A]
+
+    def score_candidates(self, batch: RankerBatch) -> jnp.ndarray:  # [B, C, A] logits
+        """Prefix path (serving, evaluation): equal to `__call__`, linear in the candidates.
+
+        Candidates never see each other, so the prefix does not depend on them.
+        """
+        return self.score_cached(self.encode_prefix(batch.prefix), batch.candidates)
 
 
 def build_ranker(config: ModelConfig, seed: int = 0) -> PhoenixRanker:

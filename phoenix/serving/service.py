@@ -1,9 +1,10 @@
 """Score one user's candidates with a trained ranker, from plain Python objects.
 
 `RankerService.from_workdir(dir).score(user_id, history, candidates)` returns
-P(action) for every candidate. Candidate counts are padded up to a few fixed
-sizes so that requests of any size reuse a handful of compiled programs, and
-because of candidate isolation the padding never changes a real score.
+P(action) for every candidate. Scoring goes through `PrefixScorer`: the
+history runs once, candidates are scored against its cached keys and values,
+and shapes are bucketed so requests of any size reuse a handful of compiled
+programs; because of candidate isolation the padding never changes a real score.
 """
 
 from __future__ import annotations
@@ -17,14 +18,8 @@ from phoenix.config import ModelConfig
 from phoenix.model.batch import RequestBatch, featurize
 from phoenix.model.ranker import PhoenixRanker
 from phoenix.serving.inputs import CandidatePost, Engagement
+from phoenix.serving.prefix_scorer import PrefixScorer
 from phoenix.train.checkpoint import load_model
-from phoenix.train.step import predict_probs
-
-CANDIDATE_BUCKETS = (8, 32, 128, 512)
-
-
-def _bucket(n: int) -> int:
-    return next((b for b in CANDIDATE_BUCKETS if n <= b), CANDIDATE_BUCKETS[-1])
 
 
 class RankerService:
@@ -34,6 +29,7 @@ class RankerService:
         self.model = model
         self.config = config
         self.keep_recent_history = keep_recent_history
+        self.scorer = PrefixScorer(model)
         self._action_index = {name: i for i, name in enumerate(config.actions)}
 
     @classmethod
@@ -75,19 +71,13 @@ class RankerService:
                 raise ValueError(f"candidates[{i}].post_id: must be a positive id, got {c.post_id}")
         hist = self._history_arrays(history)
         length = min(len(history), self.config.history_len)
-        out = []
-        for start in range(0, len(candidates), CANDIDATE_BUCKETS[-1]):
-            chunk = candidates[start : start + CANDIDATE_BUCKETS[-1]]
-            size = _bucket(len(chunk))
-            pad = [0] * (size - len(chunk))
-            request = RequestBatch(
-                user_id=np.array([user_id], np.int64),
-                **hist,
-                candidate_post_id=np.array([[c.post_id for c in chunk] + pad], np.int64),
-                candidate_author_id=np.array([[c.author_id for c in chunk] + pad], np.int64),
-                candidate_surface=np.array([[c.surface for c in chunk] + pad], np.int64),
-                candidate_cutoff=np.full((1, size), length, np.int64),
-            )
-            probs = np.asarray(predict_probs(self.model, featurize(request, self.config)))  # [1, S, A]
-            out.append(probs[0, : len(chunk)])
-        return np.concatenate(out)  # [C, A]
+        n = len(candidates)
+        request = RequestBatch(
+            user_id=np.array([user_id], np.int64),
+            **hist,
+            candidate_post_id=np.array([[c.post_id for c in candidates]], np.int64),
+            candidate_author_id=np.array([[c.author_id for c in candidates]], np.int64),
+            candidate_surface=np.array([[c.surface for c in candidates]], np.int64),
+            candidate_cutoff=np.full((1, n), length, np.int64),
+        )
+        return self.scorer.probabilities(featurize(request, self.config))[0]  # [C, A]

@@ -1,4 +1,4 @@
-"""Requests of any size reuse a few compiled programs (candidate counts are bucketed)."""
+"""Requests of any size reuse a few compiled programs (history and candidate counts are bucketed)."""
 
 import dataclasses
 
@@ -8,7 +8,8 @@ from helpers import SMALL_MODEL
 
 from phoenix.model.ranker import build_ranker
 from phoenix.serving.inputs import CandidatePost, Engagement
-from phoenix.serving.service import CANDIDATE_BUCKETS, RankerService
+from phoenix.serving.prefix_scorer import CHUNK_BUCKETS, chunk_plan, history_buckets
+from phoenix.serving.service import RankerService
 
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
@@ -24,13 +25,21 @@ def test_request_sizes_compile_at_most_once_per_bucket():
 
     jax.monitoring.register_event_duration_secs_listener(listener)
     try:
-        history = [Engagement(100 + i, 7, ("favorite",)) for i in range(5)]
-        for n in (1, 37, 5, 600, 300, 8, 1500, 33, 2):
-            probs = service.score(9, history[: n % 6], [CandidatePost(i + 1, 3) for i in range(n)])
+        history = [Engagement(100 + i, 7, ("favorite",)) for i in range(11)]
+        sizes = (1, 37, 5, 600, 300, 8, 1500, 33, 2, 5000)
+        for n in sizes:
+            probs = service.score(9, history[: n % 12], [CandidatePost(i + 1, 3) for i in range(n)])
             assert probs.shape == (n, config.num_actions) and np.isfinite(probs).all()
-        assert 1 <= len(compiles) <= len(CANDIDATE_BUCKETS)
+        def history_bucket(n):
+            return next(b for b in history_buckets(11) if b >= n % 12)
+
+        prefix_programs = {history_bucket(n) for n in sizes}
+        chunk_programs = {(history_bucket(n), size) for n in sizes for *_, size in chunk_plan(n, CHUNK_BUCKETS)}
+        # One program per history bucket (the prefix), one per (history, chunk) bucket (the candidates).
+        assert len(compiles) == len(prefix_programs) + len(chunk_programs)
         before = len(compiles)
-        service.score(9, history, [CandidatePost(i + 1, 3) for i in range(77)])  # a bucket seen before
+        for n in sizes:  # every bucket seen before: nothing compiles again
+            service.score(4, history[: n % 12], [CandidatePost(i + 50, 6) for i in range(n)])
         assert len(compiles) == before
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
