@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from phoenix.serving.inputs import Engagement
@@ -53,7 +54,7 @@ class Candidate:
     in_network: bool | None = None
     surface: int = 0
     # filled by scorers
-    action_probs: dict[str, float] | None = None
+    action_probs: Mapping[str, float] | None = None  # an ActionProbs row once scored
     weighted_score: float | None = None
     diversity_multiplier: float = 1.0
     network_multiplier: float = 1.0

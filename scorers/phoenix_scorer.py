@@ -7,6 +7,7 @@ candidates however it likes (the service pads them to fixed buckets).
 
 from __future__ import annotations
 
+from candidate_pipeline.action_probs import ActionProbs
 from candidate_pipeline.stages import Scorer
 from candidate_pipeline.types import Candidate, Query
 from phoenix.serving.inputs import CandidatePost
@@ -28,6 +29,5 @@ class PhoenixScorer(Scorer):
                 raise ValueError(f"candidate {c.post_id}: author_id is missing (core-data filter disabled?)")
             posts.append(CandidatePost(c.post_id, c.author_id, c.surface))
         probs = self.service.score(query.user_id, query.history, posts)  # [C, A]
-        actions = self.service.config.actions
-        for c, row in zip(candidates, probs):
-            c.action_probs = dict(zip(actions, row.tolist()))
+        for c, row in zip(candidates, ActionProbs.rows_of(tuple(self.service.config.actions), probs)):
+            c.action_probs = row

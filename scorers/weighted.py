@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from candidate_pipeline.action_probs import probability_matrix
 from candidate_pipeline.stages import Scorer
 from candidate_pipeline.types import Candidate, Query
 from phoenix.config import ScoringConfig
@@ -57,7 +58,7 @@ class WeightedScoreStage(Scorer):
         missing = [c.post_id for c in candidates if c.action_probs is None]
         if missing:
             raise ValueError(f"candidates {missing[:5]} have no action probabilities (run the phoenix scorer first)")
-        probs = np.array([[c.action_probs[a] for a in self.scorer.actions] for c in candidates])  # [C, A]
+        probs = probability_matrix([c.action_probs for c in candidates], self.scorer.actions)  # [C, A]
         for c, s in zip(candidates, self.scorer(probs).tolist()):
             c.weighted_score = s
             c.refresh_final_score()

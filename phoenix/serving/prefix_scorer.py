@@ -19,7 +19,6 @@ spread over them along a `data` mesh axis.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -51,10 +50,16 @@ def _pad_axis(array: np.ndarray, axis: int, size: int) -> np.ndarray:
     return np.pad(array, pad)
 
 
+def _candidate_chunk(candidates: CandidateBatch, start: int, stop: int, size: int, rows: int) -> CandidateBatch:
+    """Candidates [start, stop) padded to `size` slots and `rows` users (padding is id 0, masked)."""
+    return jax.tree.map(lambda x: _pad_axis(_pad_axis(np.asarray(x)[:, start:stop], 1, size), 0, rows), candidates)
+
+
 class PrefixScorer:
     """A ranker compiled for serving: P(action) [B, C, A] for host-side batches."""
 
     def __init__(self, model: PhoenixRanker, chunk_buckets: tuple[int, ...] = CHUNK_BUCKETS):
+        self.model = model
         self.config = model.config
         self.chunk_buckets = tuple(sorted(chunk_buckets))
         self.history_buckets = history_buckets(model.config.history_len)
@@ -64,14 +69,17 @@ class PrefixScorer:
         self.state = jax.device_put(state, NamedSharding(self.mesh, PartitionSpec()))
         self._by_user = NamedSharding(self.mesh, PartitionSpec("data"))
 
-        def encode(state: nnx.State, prefix: PrefixBatch) -> PrefixCache:
-            return nnx.merge(graphdef, state).encode_prefix(prefix)
+        def first(state: nnx.State, prefix: PrefixBatch, candidates: CandidateBatch):
+            """The prefix and the first chunk in one program: most requests need nothing more."""
+            model = nnx.merge(graphdef, state)
+            cache = model.encode_prefix(prefix)
+            return cache, jax.nn.sigmoid(model.score_cached(cache, candidates))  # probs [B, c, A]
 
-        def score(state: nnx.State, cache: PrefixCache, candidates: CandidateBatch) -> jax.Array:
+        def more(state: nnx.State, cache: PrefixCache, candidates: CandidateBatch) -> jax.Array:
             return jax.nn.sigmoid(nnx.merge(graphdef, state).score_cached(cache, candidates))  # [B, c, A]
 
-        self._encode = jax.jit(encode)
-        self._score = jax.jit(score)
+        self._first = jax.jit(first)
+        self._more = jax.jit(more)
 
     @property
     def num_devices(self) -> int:
@@ -82,10 +90,11 @@ class PrefixScorer:
         return next(b for b in self.history_buckets if b >= length)
 
     def _place(self, tree):
-        return jax.device_put(tree, self._by_user)
+        # One device: jit takes host arrays directly, which is cheaper than an explicit placement.
+        return tree if self.num_devices == 1 else jax.device_put(tree, self._by_user)
 
-    def probabilities(self, batch: RankerBatch) -> np.ndarray:  # [B, C, A]
-        """Score a validated host (numpy) batch; rows are users, every candidate isolated."""
+    def _programs(self, batch: RankerBatch):
+        """The (jitted function, arguments) pairs one call runs: the prefix, then each chunk."""
         b, c = batch.candidate_cutoff.shape
         rows = -(-b // self.num_devices) * self.num_devices  # users padded to fill every device
         h = self._history_bucket(batch)
@@ -96,13 +105,28 @@ class PrefixScorer:
             history_actions=np.asarray(batch.history_actions)[:, :h],
             history_surface=np.asarray(batch.history_surface)[:, :h],
         )
-        prefix = jax.tree.map(lambda x: _pad_axis(x, 0, rows), prefix)
-        cache = self._encode(self.state, self._place(prefix))
-        pending = []
-        for start, stop, size in chunk_plan(c, self.chunk_buckets):
-            chunk = jax.tree.map(
-                lambda x: _pad_axis(_pad_axis(np.asarray(x)[:, start:stop], 1, size), 0, rows), batch.candidates
-            )
-            pending.append((stop - start, self._score(self.state, cache, self._place(chunk))))
+        prefix = self._place(jax.tree.map(lambda x: _pad_axis(x, 0, rows), prefix))
+        chunks = [
+            (stop - start, self._place(_candidate_chunk(batch.candidates, start, stop, size, rows)))
+            for start, stop, size in chunk_plan(c, self.chunk_buckets)
+        ]
+        return prefix, chunks
+
+    def flops(self, batch: RankerBatch) -> float:
+        """XLA's count of floating-point operations for one `probabilities(batch)` call."""
+        prefix, chunks = self._programs(batch)
+        first = self._first.lower(self.state, prefix, chunks[0][1]).compile()
+        total = first.cost_analysis().get("flops", 0.0)
+        cache = jax.eval_shape(self._first, self.state, prefix, chunks[0][1])[0]
+        for _, chunk in chunks[1:]:
+            total += self._more.lower(self.state, cache, chunk).compile().cost_analysis().get("flops", 0.0)
+        return float(total)
+
+    def probabilities(self, batch: RankerBatch) -> np.ndarray:  # [B, C, A]
+        """Score a validated host (numpy) batch; rows are users, every candidate isolated."""
+        prefix, chunks = self._programs(batch)
+        cache, probs = self._first(self.state, prefix, chunks[0][1])
+        pending = [(chunks[0][0], probs)] + [(n, self._more(self.state, cache, chunk)) for n, chunk in chunks[1:]]
+        b = batch.candidate_cutoff.shape[0]
         out = [np.asarray(probs)[:b, :n] for n, probs in pending]  # dispatch all chunks, then wait
         return np.concatenate(out, axis=1)  # [B, C, A]

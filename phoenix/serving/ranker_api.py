@@ -11,6 +11,7 @@ candidate names the stage that dropped it and why.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,7 +88,7 @@ class Ranker:
         self._check_actions(query)
         posts = [c if isinstance(c, Candidate) else candidate_from_dict(c, f"candidates[{i}]")
                  for i, c in enumerate(candidates)]
-        result = self.pipeline.run(query, [dataclasses.replace(c) for c in posts])
+        result = self.pipeline.run(query, [copy.copy(c) for c in posts])  # the caller's objects stay untouched
         items = [
             RankedItem(
                 c.post_id, c.author_id, c.source, c.final_score, c.weighted_score,

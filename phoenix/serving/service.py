@@ -25,11 +25,17 @@ from phoenix.train.checkpoint import load_model
 class RankerService:
     """A loaded ranker that scores requests of raw ids."""
 
-    def __init__(self, model: PhoenixRanker, config: ModelConfig, keep_recent_history: bool = False):
+    def __init__(
+        self,
+        model: PhoenixRanker,
+        config: ModelConfig,
+        keep_recent_history: bool = False,
+        scorer: PrefixScorer | None = None,
+    ):
         self.model = model
         self.config = config
         self.keep_recent_history = keep_recent_history
-        self.scorer = PrefixScorer(model)
+        self.scorer = scorer or PrefixScorer(model)
         self._action_index = {name: i for i, name in enumerate(config.actions)}
 
     @classmethod

@@ -33,9 +33,11 @@ def test_request_sizes_compile_at_most_once_per_bucket():
         def history_bucket(n):
             return next(b for b in history_buckets(11) if b >= n % 12)
 
-        prefix_programs = {history_bucket(n) for n in sizes}
-        chunk_programs = {(history_bucket(n), size) for n in sizes for *_, size in chunk_plan(n, CHUNK_BUCKETS)}
-        # One program per history bucket (the prefix), one per (history, chunk) bucket (the candidates).
+        plans = {n: [size for *_, size in chunk_plan(n, CHUNK_BUCKETS)] for n in sizes}
+        prefix_programs = {(history_bucket(n), plans[n][0]) for n in sizes}
+        chunk_programs = {(history_bucket(n), size) for n in sizes for size in plans[n][1:]}
+        # One program per (history, chunk) bucket pair for the prefix with the first chunk, one
+        # per pair for further chunks against the cached prefix.
         assert len(compiles) == len(prefix_programs) + len(chunk_programs)
         before = len(compiles)
         for n in sizes:  # every bucket seen before: nothing compiles again
