@@ -102,6 +102,15 @@ def _rank(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    from phoenix.serving.batch_scoring import score_files
+
+    manifest = score_files(args.workdir, args.input, args.output, args.rows_per_part, args.users_per_batch)
+    summary = {k: v for k, v in manifest.items() if k != "parts"} | {"parts": len(manifest["parts"])}
+    print(json.dumps(summary))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phoenix", description="Phoenix For You ranker")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -130,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidates-file", required=True, help="JSON list of candidates")
     p.add_argument("--pretty", action="store_true")
     p.set_defaults(func=_rank)
+
+    p = sub.add_parser("score", help="batch-score Parquet request files (resumable, exactly once)")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--input", required=True, nargs="+", help="request .parquet files or directories of them")
+    p.add_argument("--output", required=True, help="output directory of part files and manifests")
+    p.add_argument("--rows-per-part", type=int, default=4096, help="requests per output part")
+    p.add_argument("--users-per-batch", type=int, default=64, help="users scored together in one model call")
+    p.set_defaults(func=_score)
 
     p = sub.add_parser("demo", help="world -> train (tiny) -> eval -> one user's ranked feed")
     p.add_argument("--config", default=str(CONFIG_DIR / "tiny.toml"))
