@@ -175,7 +175,7 @@ def _action_multi_hot(column: pa.Array, history_len: np.ndarray, config: ModelCo
     index = pc.index_in(names, value_set=pa.array(config.actions)).to_numpy(zero_copy_only=False)
     unknown = np.isnan(index) if index.dtype.kind == "f" else np.zeros(len(names), bool)
     if unknown.any() or names.null_count:
-        bad = names[int(np.flatnonzero(unknown)[0])] if unknown.any() else None
+        bad = repr(names[int(np.flatnonzero(unknown)[0])].as_py()) if unknown.any() else "null"
         raise RequestFileError(f"{where}: unknown action {bad} (heads: {', '.join(config.actions)})")
     index = np.nan_to_num(index).astype(np.int64)
     item_of_name = pc.list_parent_indices(items).to_numpy(zero_copy_only=False)  # flat history item

@@ -1,0 +1,78 @@
+"""Request files: decoding into model batches, and errors that name the file, column and row."""
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from helpers import SMALL_MODEL
+
+from phoenix.serving.request_files import RequestFileError, decode_requests, open_request_file, requests_table
+
+ACTIONS = SMALL_MODEL.actions
+
+
+def request(user, history, candidates, actions=None):
+    return {
+        "user_id": user,
+        "history_post_id": [p for p, _ in history],
+        "history_author_id": [a for _, a in history],
+        "history_actions": actions if actions is not None else [[ACTIONS[0]] for _ in history],
+        "candidate_post_id": [p for p, _ in candidates],
+        "candidate_author_id": [a for _, a in candidates],
+    }
+
+
+def test_decode_pads_history_and_candidates_and_keeps_the_most_recent_history():
+    h = SMALL_MODEL.history_len
+    long_history = [(100 + i, 7) for i in range(h + 3)]
+    actions = [[ACTIONS[i % 3]] for i in range(h + 3)]
+    table = requests_table([request(5, long_history, [(1, 2)], actions), request(6, [], [(3, 4), (5, 6), (7, 8)])])
+    decoded = decode_requests(table, SMALL_MODEL, "t")
+    r = decoded.request
+    assert decoded.truncated_histories == 1
+    np.testing.assert_array_equal(decoded.candidate_count, [1, 3])
+    np.testing.assert_array_equal(r.history_post_id[0], [100 + i for i in range(3, h + 3)])  # oldest 3 cut
+    np.testing.assert_array_equal(r.history_post_id[1], np.zeros(h))
+    np.testing.assert_array_equal(np.argmax(r.history_actions[0], axis=-1), [i % 3 for i in range(3, h + 3)])
+    assert r.history_actions[0].sum() == h and r.history_actions[1].sum() == 0
+    np.testing.assert_array_equal(r.candidate_post_id, [[1, 0, 0], [3, 5, 7]])
+    np.testing.assert_array_equal(r.candidate_author_id, [[2, 0, 0], [4, 6, 8]])
+    np.testing.assert_array_equal(r.candidate_cutoff, [[h] * 3, [0] * 3])
+
+
+def test_multi_hot_actions_of_one_item():
+    table = requests_table([request(1, [(9, 9)], [(1, 1)], [[ACTIONS[2], ACTIONS[0]]])])
+    row = decode_requests(table, SMALL_MODEL, "t").request.history_actions[0, 0]
+    assert row[0] == row[2] == 1 and row.sum() == 2
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda r: r.update(history_author_id=[9]), "column 'history_author_id' has 1 items in row 0"),
+        (lambda r: r.update(candidate_post_id=[], candidate_author_id=[]), "'candidate_post_id' is empty in row 0"),
+        (lambda r: r.update(history_actions=[["teleport"], []]), "unknown action 'teleport'"),
+        (lambda r: r.update(history_actions=[[]]), "column 'history_actions': 1 items in row 0, expected 2"),
+    ],
+)
+def test_content_errors_name_where_and_column(change, message):
+    row = request(1, [(9, 9), (8, 8)], [(1, 1)])
+    change(row)
+    with pytest.raises(RequestFileError, match=message.replace("(", r"\(")):
+        decode_requests(requests_table([row]), SMALL_MODEL, "file.parquet, rows 0-0")
+
+
+def test_schema_errors_name_the_file_and_column(tmp_path):
+    good = requests_table([request(1, [(9, 9)], [(1, 1)])])
+    missing = tmp_path / "missing.parquet"
+    pq.write_table(good.drop(["candidate_author_id"]), missing)
+    with pytest.raises(RequestFileError, match=r"missing.parquet: column 'candidate_author_id' is missing"):
+        open_request_file(missing)
+    wrong = tmp_path / "wrong.parquet"
+    pq.write_table(good.set_column(0, "user_id", pa.array(["u1"])), wrong)
+    with pytest.raises(RequestFileError, match=r"wrong.parquet: column 'user_id' must be an integer"):
+        open_request_file(wrong)
+    corrupt = tmp_path / "corrupt.parquet"
+    corrupt.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(RequestFileError, match=r"corrupt.parquet: not a readable Parquet file"):
+        open_request_file(corrupt)
