@@ -113,6 +113,9 @@ def _score(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phoenix", description="Phoenix For You ranker")
+    parser.add_argument("--distributed", action="store_true",
+                        help="call jax.distributed.initialize() first (one process per host; the platform "
+                             "or SLURM supplies the coordinator)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("world", help="generate a synthetic world as Parquet")
@@ -158,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.distributed:
+        import jax
+
+        jax.distributed.initialize()
     try:
         return args.func(args)
     except (ConfigError, ValueError, FileNotFoundError) as err:
