@@ -9,10 +9,12 @@ progress through JSON.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
+import jax
 import orbax.checkpoint as ocp
 from flax import nnx
 
@@ -114,9 +116,25 @@ def read_run_data_dir(workdir: str | Path) -> Path:
         raise CheckpointError(f"{path}: unreadable run record: {err}") from err
 
 
-def load_model(workdir: str | Path, step: int | None = None) -> tuple[PhoenixRanker, PhoenixConfig, int]:
-    """Rebuild the ranker from a workdir's config and its latest (or given) checkpoint."""
+def serving_dtype(config: PhoenixConfig) -> str:
+    """Compute dtype for serving: the trained one on a CPU, bfloat16 on accelerators.
+
+    Parameters stay float32 either way; only activations and matmul inputs
+    change, which is where accelerators are fast and where a CPU is not.
+    """
+    return config.model.compute_dtype if jax.default_backend() == "cpu" else "bfloat16"
+
+
+def load_model(
+    workdir: str | Path, step: int | None = None, compute_dtype: str | None = None
+) -> tuple[PhoenixRanker, PhoenixConfig, int]:
+    """Rebuild the ranker from a workdir's config and its latest (or given) checkpoint.
+
+    `compute_dtype` overrides the trained compute dtype (e.g. `serving_dtype(config)`).
+    """
     config = load_workdir_config(workdir)
+    if compute_dtype is not None:
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, compute_dtype=compute_dtype))
     manager = checkpoint_manager(workdir)
     step = manager.latest_step() if step is None else step
     if step is None:
