@@ -94,7 +94,7 @@ class PrefixScorer:
         return tree if self.num_devices == 1 else jax.device_put(tree, self._by_user)
 
     def _programs(self, batch: RankerBatch):
-        """The (jitted function, arguments) pairs one call runs: the prefix, then each chunk."""
+        """Inputs of one call: the trimmed, padded prefix and (real count, padded chunk) per chunk."""
         b, c = batch.candidate_cutoff.shape
         rows = -(-b // self.num_devices) * self.num_devices  # users padded to fill every device
         h = self._history_bucket(batch)
