@@ -82,13 +82,10 @@ def prefix_path(scorer: PrefixScorer, batch, runs: int) -> dict:
     result = {**timed(lambda: scorer.probabilities(batch), runs), "compile_ms": compile_ms,
               "gflop": scorer.flops(batch) / 1e9}
     # The same programs on arrays already on the device: what is left is host-side overhead.
-    prefix, chunks = scorer._programs(batch)
-
-    prefix, chunks = jax.device_put((prefix, chunks))
+    prefix, chunks = jax.device_put(scorer.prepare(batch))
 
     def device_only():
-        cache, probs = scorer._first(scorer.state, prefix, chunks[0][1])
-        jax.block_until_ready([probs] + [scorer._more(scorer.state, cache, chunk) for _, chunk in chunks[1:]])
+        jax.block_until_ready(scorer.run(prefix, chunks))
 
     result["host_overhead_ms"] = result["ms_median"] - timed(device_only, runs)["ms_median"]
     return result

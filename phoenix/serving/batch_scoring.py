@@ -36,7 +36,7 @@ from phoenix.config import load_scoring_config
 from phoenix.model.batch import RequestBatch, featurize
 from phoenix.serving.prefix_scorer import PrefixScorer
 from phoenix.serving.request_files import decode_requests, open_request_file
-from phoenix.train.checkpoint import load_model, load_workdir_config, serving_dtype
+from phoenix.train.checkpoint import load_model
 from scorers.weighted import WeightedScorer
 
 JOB_FILE = "_job.json"
@@ -95,7 +95,7 @@ class BatchScorer:
     """Scores decoded requests in user batches and builds the output table."""
 
     def __init__(self, workdir: str | Path, users_per_batch: int = 64):
-        model, config, self.step = load_model(workdir, compute_dtype=serving_dtype(load_workdir_config(workdir)))
+        model, config, self.step = load_model(workdir, compute_dtype="serving")
         self.config = config.model
         self.scorer = PrefixScorer(model)
         self.weighted = WeightedScorer(load_scoring_config(config.pipeline.weights_path), self.config.actions)

@@ -93,7 +93,7 @@ class PrefixScorer:
         # One device: jit takes host arrays directly, which is cheaper than an explicit placement.
         return tree if self.num_devices == 1 else jax.device_put(tree, self._by_user)
 
-    def _programs(self, batch: RankerBatch):
+    def prepare(self, batch: RankerBatch) -> tuple[PrefixBatch, list[tuple[int, CandidateBatch]]]:
         """Inputs of one call: the trimmed, padded prefix and (real count, padded chunk) per chunk."""
         b, c = batch.candidate_cutoff.shape
         rows = -(-b // self.num_devices) * self.num_devices  # users padded to fill every device
@@ -112,9 +112,14 @@ class PrefixScorer:
         ]
         return prefix, chunks
 
+    def run(self, prefix: PrefixBatch, chunks: list[tuple[int, CandidateBatch]]) -> list[jax.Array]:
+        """Dispatch the prefix with the first chunk, then every further chunk; returns without waiting."""
+        cache, probs = self._first(self.state, prefix, chunks[0][1])
+        return [probs] + [self._more(self.state, cache, chunk) for _, chunk in chunks[1:]]
+
     def flops(self, batch: RankerBatch) -> float:
         """XLA's count of floating-point operations for one `probabilities(batch)` call."""
-        prefix, chunks = self._programs(batch)
+        prefix, chunks = self.prepare(batch)
         first = self._first.lower(self.state, prefix, chunks[0][1]).compile()
         total = first.cost_analysis().get("flops", 0.0)
         cache = jax.eval_shape(self._first, self.state, prefix, chunks[0][1])[0]
@@ -124,9 +129,8 @@ class PrefixScorer:
 
     def probabilities(self, batch: RankerBatch) -> np.ndarray:  # [B, C, A]
         """Score a validated host (numpy) batch; rows are users, every candidate isolated."""
-        prefix, chunks = self._programs(batch)
-        cache, probs = self._first(self.state, prefix, chunks[0][1])
-        pending = [(chunks[0][0], probs)] + [(n, self._more(self.state, cache, chunk)) for n, chunk in chunks[1:]]
+        prefix, chunks = self.prepare(batch)
+        pending = self.run(prefix, chunks)
         b = batch.candidate_cutoff.shape[0]
-        out = [np.asarray(probs)[:b, :n] for n, probs in pending]  # dispatch all chunks, then wait
+        out = [np.asarray(probs)[:b, :n] for (n, _), probs in zip(chunks, pending)]  # all dispatched; now wait
         return np.concatenate(out, axis=1)  # [B, C, A]

@@ -23,7 +23,7 @@ from candidate_pipeline.pipeline import CandidatePipeline
 from candidate_pipeline.types import Candidate, Query, candidate_from_dict, query_from_dict
 from phoenix.config import PipelineConfig
 from phoenix.serving.service import RankerService
-from phoenix.train.checkpoint import load_model, load_workdir_config, serving_dtype
+from phoenix.train.checkpoint import load_model
 
 
 @dataclasses.dataclass
@@ -71,7 +71,7 @@ class Ranker:
         in_network_store: InNetworkPostStore | None = None,
     ) -> Ranker:
         """Load the latest checkpoint of `workdir` and build the pipeline from its config."""
-        model, config, _ = load_model(workdir, compute_dtype=serving_dtype(load_workdir_config(workdir)))
+        model, config, _ = load_model(workdir, compute_dtype="serving")
         service = RankerService(model, config.model, keep_recent_history=True)
         pipeline_config = pipeline_config or config.pipeline
         return cls(service, build_pipeline(pipeline_config, service, in_network_store), pipeline_config)

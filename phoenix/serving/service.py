@@ -19,7 +19,7 @@ from phoenix.model.batch import RequestBatch, featurize
 from phoenix.model.ranker import PhoenixRanker
 from phoenix.serving.inputs import CandidatePost, Engagement
 from phoenix.serving.prefix_scorer import PrefixScorer
-from phoenix.train.checkpoint import load_model, load_workdir_config, serving_dtype
+from phoenix.train.checkpoint import load_model
 
 
 class RankerService:
@@ -40,7 +40,7 @@ class RankerService:
 
     @classmethod
     def from_workdir(cls, workdir: str | Path, keep_recent_history: bool = False) -> RankerService:
-        model, config, _ = load_model(workdir, compute_dtype=serving_dtype(load_workdir_config(workdir)))
+        model, config, _ = load_model(workdir, compute_dtype="serving")
         return cls(model, config.model, keep_recent_history)
 
     def _history_arrays(self, history: Sequence[Engagement]) -> dict[str, np.ndarray]:

@@ -116,23 +116,19 @@ def read_run_data_dir(workdir: str | Path) -> Path:
         raise CheckpointError(f"{path}: unreadable run record: {err}") from err
 
 
-def serving_dtype(config: PhoenixConfig) -> str:
-    """Compute dtype for serving: the trained one on a CPU, bfloat16 on accelerators.
-
-    Parameters stay float32 either way; only activations and matmul inputs
-    change, which is where accelerators are fast and where a CPU is not.
-    """
-    return config.model.compute_dtype if jax.default_backend() == "cpu" else "bfloat16"
-
-
 def load_model(
     workdir: str | Path, step: int | None = None, compute_dtype: str | None = None
 ) -> tuple[PhoenixRanker, PhoenixConfig, int]:
     """Rebuild the ranker from a workdir's config and its latest (or given) checkpoint.
 
-    `compute_dtype` overrides the trained compute dtype (e.g. `serving_dtype(config)`).
+    `compute_dtype` overrides the trained compute dtype: "serving" picks the
+    trained one on a CPU and bfloat16 on accelerators. Parameters stay float32
+    either way; only activations and matmul inputs change, which is where
+    accelerators are fast and where a CPU is not.
     """
     config = load_workdir_config(workdir)
+    if compute_dtype == "serving":
+        compute_dtype = config.model.compute_dtype if jax.default_backend() == "cpu" else "bfloat16"
     if compute_dtype is not None:
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, compute_dtype=compute_dtype))
     manager = checkpoint_manager(workdir)
