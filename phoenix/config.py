@@ -164,6 +164,57 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class RetrievalConfig:
+    """The two-tower retrieval model: what counts as a positive, its loss, training and search.
+
+    The towers take their shapes (hash tables, model_dim, layers, heads,
+    history_len) from `[model]`; the user tower has its own parameters.
+    """
+
+    positive_actions: tuple[str, ...] = ("favorite", "reply", "repost", "quote", "share")
+    temperature: float = 0.05
+    learn_temperature: bool = True
+    logq_correction: bool = True
+    post_id_dropout: float = 0.5
+    seed: int = 0
+    batch_size: int = 64
+    num_steps: int = 1_500
+    learning_rate: float = 3e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip_norm: float = 1.0
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    log_every: int = 50
+    eval_every: int = 500
+    eval_users: int = 512
+    max_results: int = 1_000
+    max_age_hours: float = 48.0
+    search_chunk: int = 16_384
+
+    def __post_init__(self) -> None:
+        _require(len(self.positive_actions) > 0, "retrieval.positive_actions", "needs at least one action")
+        _require(0.001 <= self.temperature <= 10, "retrieval.temperature", "must be in [0.001, 10]")
+        _require(0 <= self.post_id_dropout < 1, "retrieval.post_id_dropout", "must be in [0, 1)")
+        for name in ("batch_size", "num_steps", "checkpoint_every", "keep_checkpoints", "log_every",
+                     "eval_every", "eval_users", "max_results", "search_chunk"):
+            _require(getattr(self, name) >= 1, f"retrieval.{name}", "must be at least 1")
+        _require(self.learning_rate > 0, "retrieval.learning_rate", "must be positive")
+        _require(0 <= self.warmup_steps < self.num_steps, "retrieval.warmup_steps", "must be in [0, num_steps)")
+        _require(self.weight_decay >= 0, "retrieval.weight_decay", "must be >= 0")
+        _require(self.grad_clip_norm > 0, "retrieval.grad_clip_norm", "must be positive")
+        _require(self.max_age_hours > 0, "retrieval.max_age_hours", "must be positive")
+
+    def optimizer_config(self) -> TrainConfig:
+        """The optimisation fields as a `TrainConfig`, so both models share one optimizer recipe."""
+        return TrainConfig(
+            seed=self.seed, batch_size=self.batch_size, num_steps=self.num_steps,
+            learning_rate=self.learning_rate, warmup_steps=self.warmup_steps,
+            weight_decay=self.weight_decay, grad_clip_norm=self.grad_clip_norm,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """Thresholds of the For You request path (defaults: X's August 2026 home mixer)."""
 
@@ -202,6 +253,11 @@ class PhoenixConfig:
     world: WorldConfig = WorldConfig()
     train: TrainConfig = TrainConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    retrieval: RetrievalConfig = RetrievalConfig()
+
+    def __post_init__(self) -> None:
+        unknown = [a for a in self.retrieval.positive_actions if a not in self.model.actions]
+        _require(not unknown, "retrieval.positive_actions", f"{unknown} are not in model.actions")
 
 
 _SECTIONS: dict[str, type] = {
@@ -209,6 +265,7 @@ _SECTIONS: dict[str, type] = {
     "world": WorldConfig,
     "train": TrainConfig,
     "pipeline": PipelineConfig,
+    "retrieval": RetrievalConfig,
 }
 
 

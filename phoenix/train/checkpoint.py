@@ -33,7 +33,7 @@ def checkpoint_manager(workdir: str | Path, keep: int = 2, save_every: int = 1) 
 
 
 def save_checkpoint(
-    manager: ocp.CheckpointManager, step: int, model: PhoenixRanker, optimizer: nnx.Optimizer, progress: dict
+    manager: ocp.CheckpointManager, step: int, model: nnx.Module, optimizer: nnx.Optimizer, progress: dict
 ) -> None:
     manager.save(
         step,
@@ -56,7 +56,7 @@ def _restore_items(manager: ocp.CheckpointManager, step: int, items: dict[str, A
 
 
 def restore_training_state(
-    manager: ocp.CheckpointManager, model: PhoenixRanker, optimizer: nnx.Optimizer
+    manager: ocp.CheckpointManager, model: nnx.Module, optimizer: nnx.Optimizer
 ) -> dict | None:
     """Load the latest checkpoint into `model` and `optimizer`; None if there is none."""
     step = manager.latest_step()
@@ -131,14 +131,19 @@ def load_model(
         compute_dtype = config.model.compute_dtype if jax.default_backend() == "cpu" else "bfloat16"
     if compute_dtype is not None:
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, compute_dtype=compute_dtype))
-    manager = checkpoint_manager(workdir)
+    model = build_ranker(config.model)
+    return model, config, restore_params(workdir, model, step)
+
+
+def restore_params(directory: str | Path, model: nnx.Module, step: int | None = None) -> int:
+    """Load parameters of `directory/checkpoints/<step>` (latest if None) into `model`; returns the step."""
+    manager = checkpoint_manager(directory)
     step = manager.latest_step() if step is None else step
     if step is None:
-        raise CheckpointError(f"{Path(workdir) / 'checkpoints'}: no checkpoint found")
-    model = build_ranker(config.model)
+        raise CheckpointError(f"{Path(directory) / 'checkpoints'}: no checkpoint found")
     params_state = nnx.state(model, nnx.Param)
     restored = _restore_items(manager, step, {"params": ocp.args.StandardRestore(nnx.to_pure_dict(params_state))})
     nnx.replace_by_pure_dict(params_state, restored["params"])
     nnx.update(model, params_state)
     manager.close()
-    return model, config, step
+    return step

@@ -30,3 +30,21 @@ def plot_training(records: list[dict], path: str | Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def plot_retrieval_training(records: list[dict], path: str | Path) -> Path:
+    """Retrieval training: in-batch softmax loss and validation recall@K over steps."""
+    train = [r for r in records if "loss" in r]
+    valid = [r for r in records if "valid_recall" in r]
+    fig, (ax_loss, ax_recall) = plt.subplots(1, 2, figsize=(12, 4.5))
+    ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train])
+    ax_loss.set(xlabel="step", ylabel="sampled-softmax cross-entropy", title="loss (in-batch negatives, logQ)")
+    for key in (valid[-1]["valid_recall"] if valid else {}):
+        ax_recall.plot([r["step"] for r in valid], [r["valid_recall"][key] for r in valid], "o-", label=f"recall{key}")
+    if valid:
+        ax_recall.legend()
+    ax_recall.set(xlabel="step", ylabel="recall", title="validation recall (model)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)

@@ -38,6 +38,14 @@ class WorldOracle:
         self.posts = Posts(**_read(world_dir / "truth" / "posts.parquet"))
         follows = _read(world_dir / "follows.parquet")
         self.follow_keys = set(zip(follows["user_id"].tolist(), follows["author_id"].tolist()))
+        order = np.argsort(follows["user_id"], kind="stable")
+        users, authors = follows["user_id"][order], follows["author_id"][order]
+        bounds = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True]) if users.size else np.zeros(1, int)
+        self._following = {int(users[a]): authors[a:b] for a, b in zip(bounds[:-1], bounds[1:])}
+
+    def following(self, user_id: int) -> np.ndarray:
+        """Author ids the user follows (1-based)."""
+        return self._following.get(int(user_id), np.zeros(0, np.int64))
 
     @property
     def num_users(self) -> int:
@@ -47,16 +55,18 @@ class WorldOracle:
     def num_posts(self) -> int:
         return self.posts.author.size
 
-    def probabilities(self, user_id: int, post_ids: np.ndarray, surface: np.ndarray | int = 0) -> np.ndarray:
-        """P(action) [len(post_ids), A] for one user (1-based ids)."""
+    def probabilities(
+        self, user_id: int, post_ids: np.ndarray, surface: np.ndarray | int = 0, actions: tuple[str, ...] | None = None
+    ) -> np.ndarray:
+        """P(action) [len(post_ids), A] for one user (1-based ids), for all or the given actions."""
         if not 1 <= user_id <= self.num_users:
             raise ValueError(f"user_id: {user_id} is not a user of this world (1..{self.num_users})")
         post = np.asarray(post_ids, dtype=np.int64) - 1
         if post.size and (post.min() < 0 or post.max() >= self.num_posts):
             raise ValueError(f"post_ids: ids must be in 1..{self.num_posts}")
         author_ids = self.posts.author[post] + 1
-        followed = np.array([(user_id, int(a)) in self.follow_keys for a in author_ids], bool)
+        followed = np.isin(author_ids, self.following(user_id))
         user = np.full(post.size, user_id - 1)
         surface = np.broadcast_to(np.asarray(surface), post.shape)
         traits = impression_traits(self.users, self.authors, self.posts, user, post, followed, surface)
-        return action_probabilities(traits, self.actions)
+        return action_probabilities(traits, self.actions if actions is None else actions)
