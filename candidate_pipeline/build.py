@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from candidate_pipeline.in_network import InNetworkPostStore, InNetworkSource
+from candidate_pipeline.out_of_network import OutOfNetworkSource
 from candidate_pipeline.pipeline import CandidatePipeline
 from candidate_pipeline.selector import TopKSelector
 from candidate_pipeline.session import RecordServedPosts, ServedPostsHydrator, SessionStore
@@ -24,6 +25,7 @@ from filters.pre_scoring import (
     UnfollowedReplyRepostFilter,
 )
 from phoenix.config import PipelineConfig, load_scoring_config
+from phoenix.serving.retriever import Retriever
 from phoenix.serving.service import RankerService
 from scorers.author_diversity import AuthorDiversityScorer
 from scorers.out_of_network import OutOfNetworkScorer
@@ -48,10 +50,18 @@ def build_pipeline(
     in_network_store: InNetworkPostStore | None = None,
     extra_sources: Sequence[Source] = (),
     session_store: SessionStore | None = None,
+    retriever: Retriever | None = None,
 ) -> CandidatePipeline:
-    """The default pipeline; sessions (query option "session_id") remember what they were served."""
+    """The default pipeline; sessions (query option "session_id") remember what they were served.
+
+    Sources: in-network (when a post store is given), out-of-network from the
+    two-tower `retriever` (when given), then any `extra_sources`.
+    """
     session_store = session_store or SessionStore()
     sources: list[Source] = list(extra_sources)
+    if retriever is not None:
+        max_results = retriever.config.retrieval.max_results
+        sources.insert(0, OutOfNetworkSource(retriever, max_results, config.max_age_hours))
     if in_network_store is not None and config.in_network_max_results > 0:
         sources.insert(0, InNetworkSource(in_network_store, config.in_network_max_results))
     weighted = WeightedScorer(load_scoring_config(config.weights_path), service.config.actions)

@@ -4,6 +4,9 @@
     phoenix train --config C --workdir DIR [--data DIR]
     phoenix eval  --workdir DIR [--data DIR] [--split test] [--json]
     phoenix rank  --workdir DIR --user-file U.json --candidates-file C.json
+    phoenix train-retrieval --config C --workdir DIR [--data DIR]
+    phoenix index    --workdir DIR --corpus FILE [--out PATH]
+    phoenix retrieve --workdir DIR (--user-file U.json | --user ID) [-k 1000]
     phoenix demo  [--config C] [--workdir DIR]
 """
 
@@ -38,6 +41,73 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_retrieval(args: argparse.Namespace) -> int:
+    from phoenix.eval.retrieval import evaluate_retrieval
+    from phoenix.serving.retriever import Retriever
+    from phoenix.train.checkpoint import read_run_data_dir
+    from phoenix.train.retrieval_loop import train_retrieval
+
+    config = load_config(args.config)
+    train_retrieval(config, args.workdir, args.data)
+    report = evaluate_retrieval(Retriever.load(args.workdir), config, read_run_data_dir(args.workdir), "test")
+    print(_format_retrieval(report))
+    print(json.dumps(report))
+    return 0
+
+
+def _format_retrieval(report: dict) -> str:
+    ks = list(report["recall"]["model"])
+    lines = [f"retrieval on the {report['split']} split: {report['users']} users, corpus {report['corpus']} posts, "
+             f"{report['relevant_per_user']:.1f} relevant posts per user",
+             f"{'':20s} " + " ".join(f"{'recall' + k:>12s}" for k in ks)]
+    for name, recall in report["recall"].items():
+        lines.append(f"{name:20s} " + " ".join(f"{recall[k]:12.3f}" for k in ks))
+    if "model_over_popularity" in report:
+        lines.append(f"model / popularity at {ks[-1]}: {report['model_over_popularity']:.2f}x")
+    return "\n".join(lines)
+
+
+def _index(args: argparse.Namespace) -> int:
+    from phoenix.model.two_tower import build_two_tower
+    from phoenix.serving.corpus_file import read_corpus
+    from phoenix.serving.retriever import Retriever, default_index_path
+    from phoenix.train.checkpoint import load_workdir_config, restore_params
+
+    config = load_workdir_config(args.workdir)
+    model = build_two_tower(config.model, config.retrieval)
+    step = restore_params(Path(args.workdir) / "retrieval", model)
+    post_ids, author_ids, created_s = read_corpus(args.corpus)
+    index = Retriever(model, config).build_index(
+        post_ids, author_ids, created_s, meta={"model_step": step, "corpus": str(Path(args.corpus).absolute())}
+    )
+    out = index.save(args.out or default_index_path(args.workdir))
+    print(json.dumps({"index": str(out), "items": len(index), "dim": index.dim, "model_step": step}))
+    return 0
+
+
+def _retrieve(args: argparse.Namespace) -> int:
+    from candidate_pipeline.out_of_network import retrieve_for_query
+    from candidate_pipeline.types import query_from_dict
+    from phoenix.serving.retriever import Retriever
+
+    retriever = Retriever.load(args.workdir, args.index)
+    if args.user is not None:
+        from phoenix.serving.feed import world_query
+        from phoenix.train.checkpoint import read_run_data_dir
+        from phoenix.world.io import read_impressions, read_metadata
+        from phoenix.world.oracle import WorldOracle
+
+        world = read_run_data_dir(args.workdir)
+        now = int(read_metadata(world)["config"]["days"] * 86400)
+        query = world_query(read_impressions(world), WorldOracle(world), args.user, now)
+    else:
+        query = query_from_dict(_read_json(args.user_file, "user"))
+    max_age_s = int(retriever.config.retrieval.max_age_hours * 3600)
+    found = retrieve_for_query(retriever, query, args.k, max_age_s)
+    print(json.dumps({"user_id": query.user_id, "results": [vars(p) for p in found]}))
+    return 0
+
+
 def _format_report(report: dict) -> str:
     lines = [f"{'head':15s} {'auc':>6s} {'oracle':>6s} {'popular':>7s} {'logloss':>8s} {'rce':>6s} {'calib':>6s}"]
     for head, m in report["heads"].items():
@@ -63,20 +133,29 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from phoenix.eval.evaluate import evaluate_workdir
+    from phoenix.eval.retrieval import evaluate_retrieval
     from phoenix.serving.feed import render_feed, sample_feed
+    from phoenix.serving.retriever import Retriever
+    from phoenix.train.checkpoint import read_run_data_dir
     from phoenix.train.loop import train_and_evaluate
+    from phoenix.train.retrieval_loop import train_retrieval
 
     start = time.perf_counter()
     config = load_config(args.config)
     workdir = Path(args.workdir)
-    print(f"[1/4] world + [2/4] training {args.config} in {workdir} ...", flush=True)
+    print(f"[1/5] world + [2/5] training {args.config} in {workdir} ...", flush=True)
     train_and_evaluate(config, workdir)
     print("[3/4] evaluating on the test split", flush=True)
     report = evaluate_workdir(workdir)
     print(_format_report(report))
-    print("[4/4] a ranked feed for one user", flush=True)
+    print(f"[4/5] two-tower retrieval (out-of-network source) in {workdir / 'retrieval'} ...", flush=True)
+    train_retrieval(config, workdir)
+    retrieval = evaluate_retrieval(Retriever.load(workdir), config, read_run_data_dir(workdir), "test")
+    print(_format_retrieval(retrieval))
+    print("[5/5] a ranked feed for one user (in-network store + retrieved out-of-network posts)", flush=True)
     print(render_feed(sample_feed(workdir, user_id=args.user)))
-    print(f"demo finished in {time.perf_counter() - start:.0f} s; checkpoint and training.png in {workdir}")
+    print(f"demo finished in {time.perf_counter() - start:.0f} s; checkpoints and training.png in {workdir} "
+          f"(ranker) and {workdir / 'retrieval'} (retrieval, with index.npz)")
     return 0
 
 
@@ -150,6 +229,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows-per-part", type=int, default=4096, help="requests per output part")
     p.add_argument("--users-per-batch", type=int, default=64, help="users scored together in one model call")
     p.set_defaults(func=_score)
+
+    p = sub.add_parser("train-retrieval", help="train (or resume) the two-tower retrieval model and index the world")
+    p.add_argument("--config", required=True)
+    p.add_argument("--workdir", required=True, help="the ranker's workdir (the model goes to WORKDIR/retrieval)")
+    p.add_argument("--data", help="world directory (default: the workdir's world, else a new one)")
+    p.set_defaults(func=_train_retrieval)
+
+    p = sub.add_parser("index", help="embed a corpus (Parquet: post_id, author_id[, created_s]) into an index")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--corpus", required=True, help="Parquet file of the posts to index")
+    p.add_argument("--out", help="index file (default: WORKDIR/retrieval/index.npz)")
+    p.set_defaults(func=_index)
+
+    p = sub.add_parser("retrieve", help="top-k out-of-network posts for one user (JSON out)")
+    p.add_argument("--workdir", required=True)
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user-file", help="JSON object as for `phoenix rank`: user_id, request_time_s, history, ...")
+    who.add_argument("--user", type=int, help="a user id of the workdir's synthetic world, at the world's end")
+    p.add_argument("-k", type=int, default=1000, help="how many posts to return")
+    p.add_argument("--index", help="index file (default: WORKDIR/retrieval/index.npz)")
+    p.set_defaults(func=_retrieve)
 
     p = sub.add_parser("demo", help="world -> train (tiny) -> eval -> one user's ranked feed")
     p.add_argument("--config", default=str(CONFIG_DIR / "tiny.toml"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from phoenix.config import ModelConfig, PhoenixConfig, TrainConfig, WorldConfig
+from phoenix.config import ModelConfig, PhoenixConfig, RetrievalConfig, TrainConfig, WorldConfig
 from phoenix.model.batch import RequestBatch
 
 SMALL_MODEL = ModelConfig(
@@ -77,4 +77,9 @@ MICRO_CONFIG = PhoenixConfig(
         batch_size=32, num_steps=1200, learning_rate=5e-3, warmup_steps=30, weight_decay=0.1,
         checkpoint_every=600, log_every=50, eval_every=600, eval_examples=256,
     ),
+)
+
+MICRO_RETRIEVAL = RetrievalConfig(
+    batch_size=32, num_steps=300, learning_rate=5e-3, warmup_steps=20, checkpoint_every=150, log_every=50,
+    eval_every=300, eval_users=128, max_results=300,
 )

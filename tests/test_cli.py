@@ -34,3 +34,23 @@ def test_world_command_writes_parquet(tmp_path, capsys):
 def test_unknown_command_fails():
     with pytest.raises(SystemExit):
         main(["fly"])
+
+
+def test_index_and_retrieve_commands(retrieval_workdir, micro_world, tmp_path, capsys):
+    out = tmp_path / "idx.npz"
+    corpus = micro_world / "posts.parquet"
+    assert main(["index", "--workdir", str(retrieval_workdir), "--corpus", str(corpus), "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["items"] == 2000 and out.is_file()
+    assert main(["retrieve", "--workdir", str(retrieval_workdir), "--index", str(out), "--user", "5", "-k", "20"]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert len(results) == 20 and [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+    assert main(["retrieve", "--workdir", str(retrieval_workdir), "--user", "100000", "-k", "5"]) == 2
+    assert "user_id: 100000 is not a user of this world" in capsys.readouterr().err
+    assert main(["retrieve", "--workdir", str(retrieval_workdir), "--user", "5", "-k", "2001"]) == 2
+    assert "k: 2001 is larger than the corpus (2000 items)" in capsys.readouterr().err
+    assert main(["index", "--workdir", str(retrieval_workdir), "--corpus", str(tmp_path / "none.parquet")]) == 2
+    assert "none.parquet: corpus file not found" in capsys.readouterr().err
+    missing = str(tmp_path / "x.npz")
+    assert main(["retrieve", "--workdir", str(retrieval_workdir), "--index", missing, "--user", "5"]) == 2
+    assert "x.npz: index file not found" in capsys.readouterr().err

@@ -34,7 +34,7 @@ _ARRAYS = ("post_ids", "author_ids", "created_s", "vectors")
 NO_TIME = np.iinfo(np.int64).min  # created_s of an item whose creation time is unknown
 
 
-class IndexError_(ValueError):
+class CorpusIndexError(ValueError):
     """An index file is missing, corrupt or of another format (names the file)."""
 
 
@@ -132,20 +132,20 @@ class CorpusIndex:
     def load(cls, path: str | Path) -> CorpusIndex:
         path = Path(path)
         if not path.is_file():
-            raise IndexError_(f"{path}: index file not found (run `phoenix index` first)")
+            raise CorpusIndexError(f"{path}: index file not found (run `phoenix index` first)")
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {name: data[name] for name in ("header", *_ARRAYS)}
             header = json.loads(arrays.pop("header").tobytes().decode())
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as err:
-            raise IndexError_(f"{path}: not a readable Phoenix index: {err}") from err
+            raise CorpusIndexError(f"{path}: not a readable Phoenix index: {err}") from err
         if header.get("format") != FORMAT_NAME or header.get("version") != FORMAT_VERSION:
-            raise IndexError_(f"{path}: unsupported index format {header.get('format')!r} "
+            raise CorpusIndexError(f"{path}: unsupported index format {header.get('format')!r} "
                               f"version {header.get('version')!r} (expected {FORMAT_NAME} {FORMAT_VERSION})")
         try:
             return cls(*(arrays[name] for name in _ARRAYS), meta=header.get("meta", {}))
         except ValueError as err:
-            raise IndexError_(f"{path}: {err}") from err
+            raise CorpusIndexError(f"{path}: {err}") from err
 
     # ---- search -------------------------------------------------------------------------------
 

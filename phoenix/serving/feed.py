@@ -1,8 +1,9 @@
 """A ranked For You feed for one user of the synthetic world, checked against the truth.
 
 The request goes through the public `Ranker` API: in-network posts come from an
-in-memory store of the world's posts, out-of-network candidates are fresh posts
-(under 48 hours old at the world's end) passed in by the caller. The world's
+in-memory store of the world's posts, out-of-network candidates from the
+two-tower retrieval source when the workdir has one (`phoenix train-retrieval`),
+else from fresh posts (under 48 hours old at the world's end) drawn at random. The world's
 oracle then says what the user would really have done, so the feed shows how
 much true value the ranking captured against the best possible order.
 """
@@ -21,7 +22,7 @@ from phoenix.config import load_scoring_config
 from phoenix.serving.ranker_api import RankedFeed, Ranker
 from phoenix.train.checkpoint import read_run_data_dir
 from phoenix.world.generator import SPLITS
-from phoenix.world.io import read_impressions, read_metadata
+from phoenix.world.io import ImpressionLog, read_impressions, read_metadata
 from phoenix.world.oracle import WorldOracle
 from scorers.weighted import WeightedScorer
 
@@ -34,6 +35,7 @@ class DemoFeed:
     history_len: int
     num_candidates: int
     true_score: dict[int, float]  # post id -> oracle weighted score, for every scored candidate
+    scored_by_source: dict[str, int]  # how many scored candidates each source supplied
 
     def value_at(self, k: int = TOP) -> dict[str, float]:
         """Mean true score of the feed's top k, the oracle's best k, and a random k."""
@@ -57,6 +59,21 @@ def _load_store(world_dir: Path) -> tuple[InNetworkPostStore, dict[int, tuple[in
     return store, posts
 
 
+def world_query(log: ImpressionLog, oracle: WorldOracle, user_id: int, now: int) -> Query:
+    """A world user's request at time `now`: engaged history, follows and every post shown so far."""
+    if isinstance(user_id, bool) or not isinstance(user_id, int | np.integer) or not 1 <= user_id <= oracle.num_users:
+        raise ValueError(f"user_id: {user_id!r} is not a user of this world (1..{oracle.num_users})")
+    mine = (log.user_id == user_id) & (log.time_s < now)
+    engaged = np.flatnonzero(mine & log.labels.any(axis=1))
+    history = [
+        HistoryItem(int(log.post_id[r]), int(log.author_id[r]),
+                    tuple(a for a, hit in zip(log.actions, log.labels[r]) if hit), int(log.surface[r]))
+        for r in engaged
+    ]
+    following = frozenset(int(a) for a in oracle.following(user_id))
+    return Query(int(user_id), now, history, following=following, seen_post_ids=frozenset(log.post_id[mine].tolist()))
+
+
 def sample_feed(workdir: str | Path, user_id: int | None = None, num_candidates: int = 500, seed: int = 0) -> DemoFeed:
     workdir = Path(workdir)
     world_dir = read_run_data_dir(workdir)
@@ -67,35 +84,33 @@ def sample_feed(workdir: str | Path, user_id: int | None = None, num_candidates:
     rng = np.random.default_rng(seed)
     if user_id is None:
         user_id = int(rng.choice(np.unique(log.user_id[log.split == SPLITS.index("test")])))
-    mine = log.user_id == user_id
-    engaged = np.flatnonzero(mine & log.labels.any(axis=1))
-    history = [
-        HistoryItem(int(log.post_id[r]), int(log.author_id[r]),
-                    tuple(a for a, hit in zip(log.actions, log.labels[r]) if hit), int(log.surface[r]))
-        for r in engaged
-    ]
-    following = frozenset(a for u, a in oracle.follow_keys if u == user_id)
-    now = int(read_metadata(world_dir)["config"]["days"] * 86400)
-    query = Query(user_id, now, history, following=following, seen_post_ids=frozenset(log.post_id[mine].tolist()))
-
-    fresh = [p for p, (a, created) in posts.items() if now - 48 * 3600 < created <= now and a not in following]
-    picked = rng.choice(fresh, min(num_candidates, len(fresh)), replace=False)
-    candidates = [Candidate(int(p), posts[p][0], posts[p][1], source="out_of_network") for p in picked]
+    query = world_query(log, oracle, user_id, int(read_metadata(world_dir)["config"]["days"] * 86400))
+    now, following = query.request_time_s, query.following
+    candidates = []
+    if not any(source.name == "out_of_network" for source in ranker.pipeline.sources):
+        fresh = [p for p, (a, created) in posts.items() if now - 48 * 3600 < created <= now and a not in following]
+        picked = rng.choice(fresh, min(num_candidates, len(fresh)), replace=False)
+        candidates = [Candidate(int(p), posts[p][0], posts[p][1], source="random_fresh") for p in picked]
     feed = ranker.rank(query, candidates)
 
     pre_scoring = {f.name for f in ranker.pipeline.filters}
     scored = [i.post_id for i in feed.items] + [d.post_id for d in feed.dropped if d.stage not in pre_scoring]
     scorer = WeightedScorer(load_scoring_config(ranker.config.weights_path), ranker.service.config.actions)
     truth = scorer(oracle.probabilities(user_id, np.array(scored, np.int64)))
-    return DemoFeed(feed, len(history), len(scored), dict(zip(scored, truth.tolist())))
+    source_of = {i.post_id: i.source for i in feed.items} | {d.post_id: d.source for d in feed.dropped}
+    by_source = {name: sum(source_of[p] == name for p in scored) for name in sorted(set(source_of.values()))}
+    return DemoFeed(feed, len(query.history), len(scored), dict(zip(scored, truth.tolist())), by_source)
 
 
 def render_feed(demo: DemoFeed, top: int = TOP) -> str:
     feed = demo.feed
     actions = list(feed.items[0].action_probs) if feed.items else []
+    shown = feed.items[:top]
+    sources = {name: sum(item.source == name for item in shown) for name in sorted({i.source for i in shown})}
     lines = [
         f"user {feed.user_id}: {demo.history_len} engagements, {demo.num_candidates} candidates scored "
-        f"(in-network store + fresh out-of-network posts), {len(feed.dropped)} dropped; "
+        f"(sources: {', '.join(f'{k} {v}' for k, v in demo.scored_by_source.items())}), "
+        f"{len(feed.dropped)} dropped; top {top} by source: {', '.join(f'{k} {v}' for k, v in sources.items())}; "
         "top posts with P(action) (true score in brackets; scores under 0.001 are net-negative, "
         "squashed below every positive one but kept in order)",
         f"{'#':>2s} {'post':>6s} {'source':>14s} {'score':>9s} {'(true)':>11s} "

@@ -22,6 +22,7 @@ from candidate_pipeline.in_network import InNetworkPostStore
 from candidate_pipeline.pipeline import CandidatePipeline
 from candidate_pipeline.types import Candidate, Query, candidate_from_dict, query_from_dict
 from phoenix.config import PipelineConfig
+from phoenix.serving.retriever import Retriever, default_index_path
 from phoenix.serving.service import RankerService
 from phoenix.train.checkpoint import load_model
 
@@ -43,6 +44,7 @@ class DroppedItem:
     post_id: int
     stage: str
     reason: str
+    source: str
 
 
 @dataclasses.dataclass
@@ -69,12 +71,22 @@ class Ranker:
         workdir: str | Path,
         pipeline_config: PipelineConfig | None = None,
         in_network_store: InNetworkPostStore | None = None,
+        retrieval: bool | None = None,
     ) -> Ranker:
-        """Load the latest checkpoint of `workdir` and build the pipeline from its config."""
+        """Load the latest checkpoint of `workdir` and build the pipeline from its config.
+
+        `retrieval`: None adds the out-of-network source when the workdir has a
+        trained two-tower model and index (`phoenix train-retrieval`), True
+        requires them, False leaves the source out.
+        """
         model, config, _ = load_model(workdir, compute_dtype="serving")
         service = RankerService(model, config.model, keep_recent_history=True)
         pipeline_config = pipeline_config or config.pipeline
-        return cls(service, build_pipeline(pipeline_config, service, in_network_store), pipeline_config)
+        retriever = None
+        if retrieval or (retrieval is None and default_index_path(workdir).is_file()):
+            retriever = Retriever.load(workdir)
+        pipeline = build_pipeline(pipeline_config, service, in_network_store, retriever=retriever)
+        return cls(service, pipeline, pipeline_config)
 
     def _check_actions(self, query: Query) -> None:
         known = set(self.service.config.actions)
@@ -96,5 +108,5 @@ class Ranker:
             )
             for c in result.selected
         ]
-        dropped = [DroppedItem(d.candidate.post_id, d.stage, d.reason) for d in result.dropped]
+        dropped = [DroppedItem(d.candidate.post_id, d.stage, d.reason, d.candidate.source) for d in result.dropped]
         return RankedFeed(query.user_id, items, dropped, result.timings_ms, result.errors)

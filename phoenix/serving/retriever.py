@@ -8,6 +8,8 @@ power of two so a few programs serve every request size.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import jax
@@ -17,8 +19,9 @@ from flax import nnx
 from phoenix.config import PhoenixConfig
 from phoenix.model.batch import RequestBatch, featurize
 from phoenix.model.hashing import hash_ids, hash_seeds
-from phoenix.model.two_tower import TwoTowerModel
-from phoenix.serving.corpus_index import CorpusIndex
+from phoenix.model.two_tower import TwoTowerModel, build_two_tower
+from phoenix.serving.corpus_index import NO_TIME, CorpusIndex
+from phoenix.serving.inputs import Engagement, history_arrays
 
 
 def _pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
@@ -30,6 +33,14 @@ def _bucket(n: int) -> int:
     return max(8, 1 << max(0, n - 1).bit_length())
 
 
+@dataclasses.dataclass(frozen=True)
+class RetrievedPost:
+    post_id: int
+    author_id: int
+    created_s: int | None
+    score: float
+
+
 class Retriever:
     def __init__(self, model: TwoTowerModel, config: PhoenixConfig, index: CorpusIndex | None = None):
         self.config = config
@@ -38,6 +49,49 @@ class Retriever:
         self._user = jax.jit(lambda s, prefix: nnx.merge(graphdef, s).user_tower(prefix))
         self._item = jax.jit(lambda s, posts, authors: nnx.merge(graphdef, s).item_tower(posts, authors))
         self._state = state
+
+    @classmethod
+    def load(cls, workdir: str | Path, index_path: str | Path | None = None) -> Retriever:
+        """The latest retrieval checkpoint of a workdir and its index (default WORKDIR/retrieval/index.npz)."""
+        from phoenix.train.checkpoint import load_workdir_config, restore_params
+
+        config = load_workdir_config(workdir)
+        model = build_two_tower(config.model, config.retrieval)
+        restore_params(Path(workdir) / "retrieval", model)
+        return cls(model, config, CorpusIndex.load(index_path or default_index_path(workdir)))
+
+    def request(self, user_id: int, history: Sequence[Engagement]) -> RequestBatch:
+        """A one-user request (most recent history kept) for `user_vectors` and `search`."""
+        if isinstance(user_id, bool) or not isinstance(user_id, int | np.integer) or user_id <= 0:
+            raise ValueError(f"user_id: expected a positive integer id, got {user_id!r}")
+        one = np.zeros((1, 1), np.int64)
+        arrays = history_arrays(history, self.config.model, keep_recent_history=True)
+        return RequestBatch(np.array([user_id], np.int64), **arrays, candidate_post_id=one, candidate_author_id=one,
+                            candidate_surface=one, candidate_cutoff=one)
+
+    def retrieve(
+        self,
+        user_id: int,
+        history: Sequence[Engagement],
+        k: int,
+        exclude_post_ids: Collection[int] = (),
+        exclude_author_ids: Collection[int] = (),
+        created_after: int | None = None,
+        created_at_or_before: int | None = None,
+    ) -> list[RetrievedPost]:
+        """The user's top-k posts of the index, best first, none of them excluded."""
+        ids, scores = self.search(
+            self.request(user_id, history), k, [np.fromiter(exclude_post_ids, np.int64)],
+            [np.fromiter(exclude_author_ids, np.int64)], created_after, created_at_or_before,
+        )
+        found = ids[0] != 0
+        ids, scores = ids[0][found], scores[0][found]
+        rows = self.index.rows_of(ids)
+        created = self.index.created_s[rows]
+        return [
+            RetrievedPost(int(p), int(a), None if t == NO_TIME else int(t), float(s))
+            for p, a, t, s in zip(ids, self.index.author_ids[rows], created, scores)
+        ]
 
     def user_vectors(self, requests: RequestBatch) -> np.ndarray:  # [B, D]
         """Unit user vectors after each request's whole history (candidates are ignored)."""

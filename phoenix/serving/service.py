@@ -17,7 +17,7 @@ import numpy as np
 from phoenix.config import ModelConfig
 from phoenix.model.batch import RequestBatch, featurize
 from phoenix.model.ranker import PhoenixRanker
-from phoenix.serving.inputs import CandidatePost, Engagement
+from phoenix.serving.inputs import CandidatePost, Engagement, history_arrays
 from phoenix.serving.prefix_scorer import PrefixScorer
 from phoenix.train.checkpoint import load_model
 
@@ -36,7 +36,6 @@ class RankerService:
         self.config = config
         self.keep_recent_history = keep_recent_history
         self.scorer = scorer or PrefixScorer(model)
-        self._action_index = {name: i for i, name in enumerate(config.actions)}
 
     @classmethod
     def from_workdir(cls, workdir: str | Path, keep_recent_history: bool = False) -> RankerService:
@@ -44,27 +43,7 @@ class RankerService:
         return cls(model, config.model, keep_recent_history)
 
     def _history_arrays(self, history: Sequence[Engagement]) -> dict[str, np.ndarray]:
-        h_max = self.config.history_len
-        if len(history) > h_max:
-            if not self.keep_recent_history:
-                raise ValueError(
-                    f"history: {len(history)} items exceed model.history_len={h_max}; pass the most "
-                    "recent items or build the service with keep_recent_history=True"
-                )
-            history = history[-h_max:]
-        actions = np.zeros((1, h_max, self.config.num_actions), np.int8)
-        for i, item in enumerate(history):
-            for name in item.actions:
-                if name not in self._action_index:
-                    raise ValueError(f"history[{i}].actions: unknown action {name!r}")
-                actions[0, i, self._action_index[name]] = 1
-        padding = [0] * (h_max - len(history))
-        return {
-            "history_post_id": np.array([[e.post_id for e in history] + padding], np.int64),
-            "history_author_id": np.array([[e.author_id for e in history] + padding], np.int64),
-            "history_actions": actions,
-            "history_surface": np.array([[e.surface for e in history] + padding], np.int64),
-        }
+        return history_arrays(history, self.config, self.keep_recent_history)
 
     def score(
         self, user_id: int, history: Sequence[Engagement], candidates: Sequence[CandidatePost]
