@@ -190,14 +190,14 @@ class RetrievalConfig:
     eval_users: int = 512
     max_results: int = 1_000
     max_age_hours: float = 48.0
-    search_chunk: int = 16_384
+    search_block_scores: int = 1 << 22
 
     def __post_init__(self) -> None:
         _require(len(self.positive_actions) > 0, "retrieval.positive_actions", "needs at least one action")
         _require(0.001 <= self.temperature <= 10, "retrieval.temperature", "must be in [0.001, 10]")
         _require(0 <= self.post_id_dropout < 1, "retrieval.post_id_dropout", "must be in [0, 1)")
         for name in ("batch_size", "num_steps", "checkpoint_every", "keep_checkpoints", "log_every",
-                     "eval_every", "eval_users", "max_results", "search_chunk"):
+                     "eval_every", "eval_users", "max_results", "search_block_scores"):
             _require(getattr(self, name) >= 1, f"retrieval.{name}", "must be at least 1")
         _require(self.learning_rate > 0, "retrieval.learning_rate", "must be positive")
         _require(0 <= self.warmup_steps < self.num_steps, "retrieval.warmup_steps", "must be in [0, num_steps)")

@@ -6,8 +6,9 @@
 
 Search is exact: the corpus is cut into fixed-size chunks, each scored by one
 matrix product and reduced with `jax.lax.top_k`, and the running best K is
-merged chunk by chunk inside one `lax.scan`. Working memory is O(Q·(chunk + K))
-whatever the corpus size. Exclusions (already seen, in-network, a time window)
+merged chunk by chunk inside one `lax.scan`. The chunk holds about
+`block_scores` scores across the queries, so working memory does not grow
+with the corpus. Exclusions (already seen, in-network, a time window)
 are masks applied inside the chunk, so an excluded post can never come back.
 
 The file is a NumPy `.npz` (read with `allow_pickle=False`) holding the arrays
@@ -39,6 +40,7 @@ class CorpusIndexError(ValueError):
 
 
 _INT64_MAX = np.iinfo(np.int64).max
+_MAX_CHUNK = 1 << 18
 _INT32 = np.iinfo(np.int32)
 
 
@@ -79,7 +81,7 @@ class CorpusIndex:
         duplicate = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
         if duplicate.size:
             raise ValueError(f"post_ids: post {int(sorted_ids[duplicate[0]])} appears more than once in the corpus")
-        self._device: dict[int, tuple] = {}
+        self._device: tuple = ()
         known = self.created_s[self.created_s != NO_TIME]
         self._time_base = int(known.min()) if known.size else 0
 
@@ -160,21 +162,15 @@ class CorpusIndex:
     def rows_by_authors(self, author_ids: Sequence[int]) -> np.ndarray:
         return np.flatnonzero(np.isin(self.author_ids, np.asarray(list(author_ids), np.int64)))
 
-    def _on_device(self, chunk: int) -> tuple:
-        """Vectors, times and validity padded to whole chunks, cached per chunk size."""
-        if chunk not in self._device:
+    def _on_device(self) -> tuple:
+        """Vectors, times and validity on the device once, padded to a multiple of every chunk size."""
+        if not self._device:
             n = len(self)
-            pad = -n % chunk
+            pad = -n % min(_MAX_CHUNK, _bucket(n, minimum=256))
             vectors = np.concatenate([self.vectors, np.zeros((pad, self.dim), np.float32)])
             created = _device_times(np.concatenate([self.created_s, np.full(pad, NO_TIME)]), self._time_base)
-            valid = np.arange(n + pad) < n
-            shape = ((n + pad) // chunk, chunk)
-            self._device[chunk] = (
-                jnp.asarray(vectors.reshape(*shape, self.dim)),  # [S, chunk, D]
-                jnp.asarray(created.reshape(shape)),  # [S, chunk]
-                jnp.asarray(valid.reshape(shape)),  # [S, chunk]
-            )
-        return self._device[chunk]
+            self._device = (jnp.asarray(vectors), jnp.asarray(created), jnp.asarray(np.arange(n + pad) < n))
+        return self._device
 
     def search(
         self,
@@ -183,7 +179,7 @@ class CorpusIndex:
         exclude_rows: Sequence[np.ndarray] | None = None,
         created_after: int | None = None,
         created_at_or_before: int | None = None,
-        chunk: int = 16_384,
+        block_scores: int = 1 << 22,
     ) -> tuple[np.ndarray, np.ndarray]:  # post ids [Q, k], scores [Q, k] (-inf and id 0 where nothing was left)
         """Exact top-k by dot product per query, best first.
 
@@ -208,33 +204,36 @@ class CorpusIndex:
         padded_rows = np.full((q, width), -1, np.int64)
         for i, rows in enumerate(exclude_rows):
             padded_rows[i, : rows.size] = rows
-        chunk = _bucket(max(chunk, k), minimum=256)
-        chunk = min(chunk, _bucket(len(self), minimum=max(256, _bucket(k))))
-        vectors, created, valid = self._on_device(chunk)
+        # Corpus rows per chunk: about `block_scores` scores in flight across all queries,
+        # at least K (and 256), at most 2^18 rows or the (bucketed) corpus.
+        per_query = 1 << max(0, (block_scores // q).bit_length() - 1)
+        chunk = min(max(per_query, _bucket(k), 256), _MAX_CHUNK, _bucket(len(self), minimum=256))
+        vectors, created, valid = self._on_device()
         lo = _device_times(np.array([NO_TIME + 1 if created_after is None else created_after]), self._time_base)[0]
         hi = _device_times(np.array([_INT64_MAX if created_at_or_before is None else created_at_or_before]),
                            self._time_base)[0]
         scores, rows = _chunked_top_k(jnp.asarray(users), vectors, created, valid, jnp.asarray(padded_rows),
-                                      lo, hi, k=int(k))
+                                      lo, hi, k=int(k), chunk=chunk)
         scores, rows = np.asarray(scores), np.asarray(rows)
         found = np.isfinite(scores)
         post_ids = np.where(found, self.post_ids[np.clip(rows, 0, len(self) - 1)], 0)
         return post_ids, np.where(found, scores, -np.inf)
 
 
-@functools.partial(jax.jit, static_argnames=("k",))
+@functools.partial(jax.jit, static_argnames=("k", "chunk"))
 def _chunked_top_k(
     users: jnp.ndarray,  # [Q, D]
-    vectors: jnp.ndarray,  # [S, chunk, D]
-    created: jnp.ndarray,  # [S, chunk] int32 seconds since the index's time base
-    valid: jnp.ndarray,  # [S, chunk]
+    vectors: jnp.ndarray,  # [P, D], P a multiple of chunk
+    created: jnp.ndarray,  # [P] int32 seconds since the index's time base
+    valid: jnp.ndarray,  # [P]
     excluded: jnp.ndarray,  # [Q, E] corpus rows, -1 padding
     created_after: jnp.ndarray,  # scalar int32, same base
     created_at_or_before: jnp.ndarray,  # scalar int32
     *,
     k: int,
+    chunk: int,
 ) -> tuple[jnp.ndarray, jnp.ndarray]:  # scores [Q, k], rows [Q, k]
-    q, chunk = users.shape[0], vectors.shape[1]
+    q, steps = users.shape[0], vectors.shape[0] // chunk
     no_time = jnp.asarray(_INT32.min, created.dtype)
     query = jnp.arange(q)[:, None]  # [Q, 1]
 
@@ -255,6 +254,11 @@ def _chunked_top_k(
         return (keep_scores, jnp.take_along_axis(merged_rows, keep, axis=1)), None
 
     init = (jnp.full((q, k), -jnp.inf, jnp.float32), jnp.full((q, k), -1, jnp.int32))
-    steps = (jnp.arange(vectors.shape[0], dtype=jnp.int32), vectors, created, valid)
-    (scores, rows), _ = jax.lax.scan(step, init, steps)
+    blocks = (
+        jnp.arange(steps, dtype=jnp.int32),
+        vectors.reshape(steps, chunk, vectors.shape[1]),  # [S, chunk, D]
+        created.reshape(steps, chunk),
+        valid.reshape(steps, chunk),
+    )
+    (scores, rows), _ = jax.lax.scan(step, init, blocks)
     return scores, rows

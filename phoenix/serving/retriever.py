@@ -29,8 +29,8 @@ def _pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
     return np.pad(array, pad)
 
 
-def _bucket(n: int) -> int:
-    return max(8, 1 << max(0, n - 1).bit_length())
+def _bucket(n: int, minimum: int = 1) -> int:
+    return max(minimum, 1 << max(0, n - 1).bit_length())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +110,7 @@ class Retriever:
             if np.any(np.asarray(ids) == 0):
                 raise ValueError(f"{name}: ids must be positive (0 is padding)")
         n = posts.shape[0]
-        size = _bucket(n)
+        size = _bucket(n, minimum=8)
         return np.asarray(self._item(self._state, _pad_rows(posts, size), _pad_rows(authors, size)))[:n]
 
     def build_index(
@@ -143,8 +143,8 @@ class Retriever:
             if exclude_author_ids is not None:
                 parts.append(self.index.rows_by_authors(exclude_author_ids[i]))
             rows[i] = np.unique(np.concatenate(parts))
-        chunk = self.config.retrieval.search_chunk
-        return self.index.search(self.user_vectors(requests), k, rows, created_after, created_at_or_before, chunk)
+        block = self.config.retrieval.search_block_scores
+        return self.index.search(self.user_vectors(requests), k, rows, created_after, created_at_or_before, block)
 
 
 def default_index_path(workdir: str | Path) -> Path:

@@ -25,12 +25,13 @@ def brute_force(index, user, k, excluded_rows=(), lo=None, hi=None):
     return index.post_ids[top], scores[top]
 
 
-@pytest.mark.parametrize("chunk", [256, 1024, 1 << 14])
-def test_top_k_equals_numpy_brute_force_with_exclusions_and_time_window(chunk):
+@pytest.mark.parametrize("block_scores", [256, 3000, 1 << 22])  # chunks of 256, 1024 and the whole corpus
+def test_top_k_equals_numpy_brute_force_with_exclusions_and_time_window(block_scores):
     index, rng = random_index()
     users = rng.normal(size=(3, index.dim)).astype(np.float32)
     excluded = [index.rows_of(index.post_ids[:500]), np.zeros(0, np.int64), np.arange(0, 3000, 2)]
-    ids, scores = index.search(users, 300, excluded, created_after=1000, created_at_or_before=9000, chunk=chunk)
+    ids, scores = index.search(users, 300, excluded, created_after=1000, created_at_or_before=9000,
+                                 block_scores=block_scores)
     for q in range(3):
         want_ids, want_scores = brute_force(index, users[q], 300, excluded[q], 1000, 9000)
         np.testing.assert_allclose(scores[q], want_scores, atol=1e-5)
