@@ -77,7 +77,9 @@ def test_rank_command_prints_the_feed_as_json(trained_workdir, tmp_path, capsys)
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["user_id"] == 3 and len(out["items"]) == 9  # post 102 is by author 3, the viewer
-    assert out["dropped"] == [{"post_id": 102, "stage": "self_posts", "reason": "the viewer's own post"}]
+    assert out["dropped"] == [
+        {"post_id": 102, "stage": "self_posts", "reason": "the viewer's own post", "source": "caller"}
+    ]
     (tmp_path / "c.json").write_text("[{")
     assert main(args) == 2
     assert "c.json: not valid JSON" in capsys.readouterr().err
