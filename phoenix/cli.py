@@ -145,7 +145,7 @@ def _demo(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir)
     print(f"[1/5] world + [2/5] training {args.config} in {workdir} ...", flush=True)
     train_and_evaluate(config, workdir)
-    print("[3/4] evaluating on the test split", flush=True)
+    print("[3/5] evaluating on the test split", flush=True)
     report = evaluate_workdir(workdir)
     print(_format_report(report))
     print(f"[4/5] two-tower retrieval (out-of-network source) in {workdir / 'retrieval'} ...", flush=True)
