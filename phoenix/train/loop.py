@@ -26,8 +26,9 @@ from phoenix.train.checkpoint import (
     write_run_data_dir,
     write_workdir_config,
 )
+from phoenix.train.loader import BatchLoader
 from phoenix.train.metrics_log import MetricsLog
-from phoenix.train.packing import PackedExamples, batch_rows, pack_examples
+from phoenix.train.packing import PackedExamples, pack_examples
 from phoenix.train.plots import plot_training
 from phoenix.train.step import make_optimizer, train_step
 from phoenix.world.generator import generate_world
@@ -93,12 +94,14 @@ def train_and_evaluate(
     dropout_root = jax.random.key(tc.seed)
     pending: list = []
     end = tc.num_steps if max_steps is None else min(tc.num_steps, start + max_steps)
-    bar = tqdm(range(start, end), initial=start, total=tc.num_steps, disable=not progress, desc="train")
-    for step in bar:
-        rows = batch_rows(len(train), tc.batch_size, tc.seed, step)
+    bar = tqdm(initial=start, total=tc.num_steps, disable=not progress, desc="train")
+    loader = BatchLoader(lambda rows: (train_features.take(rows), train.labels[rows]),
+                         len(train), tc.batch_size, tc.seed, start, end)
+    for step, (batch, labels) in loader:
         key = jax.random.fold_in(dropout_root, step)  # a function of the step: resumable
-        loss = train_step(model, optimizer, train_features.take(rows), train.labels[rows], key, tc.post_id_dropout)
+        loss = train_step(model, optimizer, batch, labels, key, tc.post_id_dropout)
         pending.append(loss)
+        bar.update()
         done = step + 1
         if done % tc.log_every == 0 or done == tc.num_steps:
             loss = float(np.mean([float(x) for x in pending]))
@@ -109,6 +112,7 @@ def train_and_evaluate(
             metrics.write({"step": done, **validation_metrics(model, config, valid)})
         if done % tc.checkpoint_every == 0 or done == end:
             save_checkpoint(manager, done, model, optimizer, {"step": done})
+    bar.close()
     manager.wait_until_finished()
     manager.close()
     records = metrics.read()

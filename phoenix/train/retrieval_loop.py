@@ -31,9 +31,9 @@ from phoenix.train.checkpoint import (
     write_run_data_dir,
     write_workdir_config,
 )
+from phoenix.train.loader import BatchLoader
 from phoenix.train.loop import ensure_world
 from phoenix.train.metrics_log import MetricsLog
-from phoenix.train.packing import batch_rows
 from phoenix.train.plots import plot_retrieval_training
 from phoenix.train.retrieval_examples import pack_retrieval_examples
 from phoenix.train.retrieval_step import retrieval_train_step
@@ -96,15 +96,19 @@ def train_retrieval(
     dropout_root = jax.random.key(rc.seed + 1)
     pending: list = []
     end = rc.num_steps if max_steps is None else min(rc.num_steps, start + max_steps)
-    bar = tqdm(range(start, end), initial=start, total=rc.num_steps, disable=not progress, desc="retrieval")
-    for step in bar:
-        rows = batch_rows(len(train), rc.batch_size, rc.seed, step)
-        prefix = jax.tree.map(lambda x, r=rows: x[r], features)
+    bar = tqdm(initial=start, total=rc.num_steps, disable=not progress, desc="retrieval")
+
+    def make_batch(rows: np.ndarray) -> tuple:
+        prefix = jax.tree.map(lambda x: x[rows], features)
+        return prefix, train.target_mask[rows], target_post_ids[rows], train.target_logq[rows]
+
+    for step, (prefix, mask, post_ids, logq) in BatchLoader(make_batch, len(train), rc.batch_size, rc.seed, start, end):
         loss = retrieval_train_step(
-            model, optimizer, prefix, train.target_mask[rows], target_post_ids[rows], train.target_logq[rows],
+            model, optimizer, prefix, mask, post_ids, logq,
             jax.random.fold_in(dropout_root, step), rc.post_id_dropout, rc.logq_correction,
         )
         pending.append(loss)
+        bar.update()
         done = step + 1
         if done % rc.log_every == 0 or done == rc.num_steps:
             loss = float(np.mean([float(x) for x in pending]))
@@ -115,6 +119,7 @@ def train_retrieval(
             metrics.write({"step": done, **validation_recall(model, config, data_dir, done)})
         if done % rc.checkpoint_every == 0 or done == end:
             save_checkpoint(manager, done, model, optimizer, {"step": done})
+    bar.close()
     manager.wait_until_finished()
     manager.close()
     if end == rc.num_steps:
