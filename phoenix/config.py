@@ -364,7 +364,6 @@ def load_scoring_config(path: str | Path) -> ScoringConfig:
         raise ConfigError(f"{path}: {err}") from err
 
 
-
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
