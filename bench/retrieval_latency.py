@@ -18,28 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.rank_latency import timed  # noqa: E402
 from candidate_pipeline.types import HistoryItem  # noqa: E402
 from phoenix.config import CONFIG_DIR, load_config  # noqa: E402
 from phoenix.model.two_tower import build_two_tower  # noqa: E402
 from phoenix.serving.corpus_index import CorpusIndex  # noqa: E402
 from phoenix.serving.retriever import Retriever  # noqa: E402
-
-
-def timed(call, runs: int) -> dict:
-    call()  # warm: compile and first run
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1e3)
-    return {"ms_median": float(np.median(times)), "ms_p99": float(np.percentile(times, 99))}
 
 
 def numpy_top_k(vectors: np.ndarray, user: np.ndarray, k: int) -> np.ndarray:
