@@ -105,8 +105,7 @@ def main() -> None:
         decoded = decode_requests(table.slice(0, min(args.users, 256)), mc, "bench")
         scorer = PrefixScorer(model)
         batches = [
-            featurize(type(decoded.request)(**{k: v[i : i + args.users_per_batch]
-                                               for k, v in vars(decoded.request).items()}), mc)
+            featurize(decoded.request.take(slice(i, i + args.users_per_batch)), mc)
             for i in range(0, decoded.request.user_id.size, args.users_per_batch)
         ]
         scorer.probabilities(batches[0])  # compile

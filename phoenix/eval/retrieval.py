@@ -46,10 +46,7 @@ def model_top_k(retriever: Retriever, queries: RetrievalQueries, k: int, batch: 
     n = len(queries.relevant)
     for start in range(0, n, batch):
         rows = np.arange(start, min(n, start + batch))
-        requests = queries.history.__class__(
-            **{name: value[rows] for name, value in vars(queries.history).items()}
-        )
-        ids, _ = retriever.search(requests, k, exclude_post_ids=[queries.seen[i] for i in rows])
+        ids, _ = retriever.search(queries.history.take(rows), k, exclude_post_ids=[queries.seen[i] for i in rows])
         out.append(ids)
     return np.concatenate(out)
 

@@ -10,6 +10,7 @@ silently wrong scores.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +34,10 @@ class RequestBatch:
     candidate_author_id: np.ndarray  # [B, C]
     candidate_surface: np.ndarray  # [B, C]
     candidate_cutoff: np.ndarray  # [B, C] history items each candidate may see
+
+    def take(self, rows: np.ndarray) -> RequestBatch:
+        """The requests at `rows` (a training step's examples, an evaluation batch)."""
+        return RequestBatch(**{f.name: getattr(self, f.name)[rows] for f in dataclasses.fields(self)})
 
 
 @struct.dataclass
@@ -165,6 +170,12 @@ def validate_request(batch: RequestBatch, config: ModelConfig) -> None:
         )
 
 
+def hash_table_ids(ids: np.ndarray, table: str, field: str, config: ModelConfig) -> np.ndarray:  # [..., K]
+    """Hash ids of one table ("user", "post" or "author") with the config's seeds and bucket count."""
+    buckets = {"user": config.user_buckets, "post": config.post_buckets, "author": config.author_buckets}[table]
+    return hash_ids(ids, buckets, hash_seeds(config.hash_seed, table, config.num_hashes), field)
+
+
 def featurize(batch: RequestBatch, config: ModelConfig) -> RankerBatch:
     """Validate a raw request batch and hash its ids for the model.
 
@@ -172,25 +183,16 @@ def featurize(batch: RequestBatch, config: ModelConfig) -> RankerBatch:
     large featurized set can be sliced per step without hashing again.
     """
     validate_request(batch, config)
-    k, seed = config.num_hashes, config.hash_seed
-
-    def hashed(ids: np.ndarray, table: str, buckets: int, field: str) -> np.ndarray:
-        return hash_ids(ids, buckets, hash_seeds(seed, table, k), field)
+    hashed = functools.partial(hash_table_ids, config=config)
 
     return RankerBatch(
-        user_hashes=hashed(batch.user_id, "user", config.user_buckets, "user_id"),
-        history_post_hashes=hashed(batch.history_post_id, "post", config.post_buckets, "history_post_id"),
-        history_author_hashes=hashed(
-            batch.history_author_id, "author", config.author_buckets, "history_author_id"
-        ),
+        user_hashes=hashed(batch.user_id, "user", "user_id"),
+        history_post_hashes=hashed(batch.history_post_id, "post", "history_post_id"),
+        history_author_hashes=hashed(batch.history_author_id, "author", "history_author_id"),
         history_actions=np.asarray(batch.history_actions, dtype=np.int8),
         history_surface=np.asarray(batch.history_surface, dtype=np.int32),
-        candidate_post_hashes=hashed(
-            batch.candidate_post_id, "post", config.post_buckets, "candidate_post_id"
-        ),
-        candidate_author_hashes=hashed(
-            batch.candidate_author_id, "author", config.author_buckets, "candidate_author_id"
-        ),
+        candidate_post_hashes=hashed(batch.candidate_post_id, "post", "candidate_post_id"),
+        candidate_author_hashes=hashed(batch.candidate_author_id, "author", "candidate_author_id"),
         candidate_surface=np.asarray(batch.candidate_surface, dtype=np.int32),
         candidate_cutoff=np.asarray(batch.candidate_cutoff, dtype=np.int32),
     )

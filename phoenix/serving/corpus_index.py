@@ -76,11 +76,16 @@ class CorpusIndex:
                 raise ValueError(f"{name}: expected shape [{n}], got {getattr(self, name).shape}")
         if not np.all(np.isfinite(self.vectors)):
             raise ValueError("vectors: contain NaN or infinite values")
-        self._order = np.argsort(self.post_ids, kind="stable")
-        sorted_ids = self.post_ids[self._order]
-        duplicate = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
+        # Sorted views for id -> row lookups, built once (exclusions are resolved per request).
+        self._id_order = np.argsort(self.post_ids, kind="stable")
+        self._sorted_ids = self.post_ids[self._id_order]
+        duplicate = np.flatnonzero(self._sorted_ids[1:] == self._sorted_ids[:-1])
         if duplicate.size:
-            raise ValueError(f"post_ids: post {int(sorted_ids[duplicate[0]])} appears more than once in the corpus")
+            raise ValueError(
+                f"post_ids: post {int(self._sorted_ids[duplicate[0]])} appears more than once in the corpus"
+            )
+        self._author_order = np.argsort(self.author_ids, kind="stable")
+        self._sorted_authors = self.author_ids[self._author_order]
         self._device: tuple = ()
         known = self.created_s[self.created_s != NO_TIME]
         self._time_base = int(known.min()) if known.size else 0
@@ -154,13 +159,15 @@ class CorpusIndex:
     def rows_of(self, post_ids: np.ndarray) -> np.ndarray:
         """Corpus rows of the given ids; ids not in the corpus are skipped (nothing to exclude)."""
         ids = np.asarray(post_ids, np.int64).ravel()
-        where = np.searchsorted(self.post_ids[self._order], ids)
-        where = np.minimum(where, len(self) - 1)
-        found = self.post_ids[self._order][where] == ids
-        return self._order[where[found]]
+        where = np.minimum(np.searchsorted(self._sorted_ids, ids), len(self) - 1)
+        return self._id_order[where[self._sorted_ids[where] == ids]]
 
     def rows_by_authors(self, author_ids: Sequence[int]) -> np.ndarray:
-        return np.flatnonzero(np.isin(self.author_ids, np.asarray(list(author_ids), np.int64)))
+        """Corpus rows of every post by the given authors (binary search, not a corpus scan)."""
+        authors = np.asarray(list(author_ids), np.int64)
+        starts = np.searchsorted(self._sorted_authors, authors, side="left")
+        ends = np.searchsorted(self._sorted_authors, authors, side="right")
+        return np.concatenate([self._author_order[a:b] for a, b in zip(starts, ends)] + [np.zeros(0, np.int64)])
 
     def _on_device(self) -> tuple:
         """Vectors, times and validity on the device once, padded to a multiple of every chunk size."""
@@ -181,11 +188,26 @@ class CorpusIndex:
         created_at_or_before: int | None = None,
         block_scores: int = 1 << 22,
     ) -> tuple[np.ndarray, np.ndarray]:  # post ids [Q, k], scores [Q, k] (-inf and id 0 where nothing was left)
+        """`search_rows` with post ids in place of corpus rows."""
+        rows, scores = self.search_rows(user_vectors, k, exclude_rows, created_after, created_at_or_before,
+                                        block_scores)
+        return np.where(rows >= 0, self.post_ids[np.maximum(rows, 0)], 0), scores
+
+    def search_rows(
+        self,
+        user_vectors: np.ndarray,  # [Q, D]
+        k: int,
+        exclude_rows: Sequence[np.ndarray] | None = None,
+        created_after: int | None = None,
+        created_at_or_before: int | None = None,
+        block_scores: int = 1 << 22,
+    ) -> tuple[np.ndarray, np.ndarray]:  # corpus rows [Q, k], scores [Q, k] (-1 and -inf where nothing was left)
         """Exact top-k by dot product per query, best first.
 
         `exclude_rows[q]` are corpus rows query q must never get; the time
         bounds keep items created in (created_after, created_at_or_before].
-        Items of unknown creation time pass the time bounds.
+        Items of unknown creation time pass the time bounds. Working memory is
+        about `block_scores` float32 scores, whatever the corpus size.
         """
         users = np.asarray(user_vectors, np.float32)
         if users.ndim != 2 or users.shape[1] != self.dim:
@@ -214,10 +236,9 @@ class CorpusIndex:
                            self._time_base)[0]
         scores, rows = _chunked_top_k(jnp.asarray(users), vectors, created, valid, jnp.asarray(padded_rows),
                                       lo, hi, k=int(k), chunk=chunk)
-        scores, rows = np.asarray(scores), np.asarray(rows)
+        scores, rows = np.asarray(scores), np.asarray(rows, np.int64)
         found = np.isfinite(scores)
-        post_ids = np.where(found, self.post_ids[np.clip(rows, 0, len(self) - 1)], 0)
-        return post_ids, np.where(found, scores, -np.inf)
+        return np.where(found, rows, -1), np.where(found, scores, -np.inf)
 
 
 @functools.partial(jax.jit, static_argnames=("k", "chunk"))

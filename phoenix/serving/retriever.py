@@ -17,8 +17,7 @@ import numpy as np
 from flax import nnx
 
 from phoenix.config import PhoenixConfig
-from phoenix.model.batch import RequestBatch, featurize
-from phoenix.model.hashing import hash_ids, hash_seeds
+from phoenix.model.batch import RequestBatch, featurize, hash_table_ids
 from phoenix.model.two_tower import TwoTowerModel, build_two_tower
 from phoenix.serving.corpus_index import NO_TIME, CorpusIndex
 from phoenix.serving.inputs import Engagement, history_arrays
@@ -80,17 +79,17 @@ class Retriever:
         created_at_or_before: int | None = None,
     ) -> list[RetrievedPost]:
         """The user's top-k posts of the index, best first, none of them excluded."""
-        ids, scores = self.search(
+        rows, scores = self._search_rows(
             self.request(user_id, history), k, [np.fromiter(exclude_post_ids, np.int64)],
             [np.fromiter(exclude_author_ids, np.int64)], created_after, created_at_or_before,
         )
-        found = ids[0] != 0
-        ids, scores = ids[0][found], scores[0][found]
-        rows = self.index.rows_of(ids)
-        created = self.index.created_s[rows]
+        found = rows[0] >= 0
+        rows, scores = rows[0][found], scores[0][found]
+        index = self.index
         return [
-            RetrievedPost(int(p), int(a), None if t == NO_TIME else int(t), float(s))
-            for p, a, t, s in zip(ids, self.index.author_ids[rows], created, scores)
+            RetrievedPost(int(index.post_ids[r]), int(index.author_ids[r]),
+                          None if index.created_s[r] == NO_TIME else int(index.created_s[r]), float(s))
+            for r, s in zip(rows, scores)
         ]
 
     def user_vectors(self, requests: RequestBatch) -> np.ndarray:  # [B, D]
@@ -101,14 +100,11 @@ class Retriever:
         return np.asarray(self._user(self._state, padded))[:n]
 
     def item_vectors(self, post_ids: np.ndarray, author_ids: np.ndarray) -> np.ndarray:  # [n, D]
-        mc = self.config.model
-        posts = hash_ids(post_ids, mc.post_buckets, hash_seeds(mc.hash_seed, "post", mc.num_hashes), "post_id")
-        authors = hash_ids(
-            author_ids, mc.author_buckets, hash_seeds(mc.hash_seed, "author", mc.num_hashes), "author_id"
-        )
         for name, ids in (("post_id", post_ids), ("author_id", author_ids)):
             if np.any(np.asarray(ids) == 0):
                 raise ValueError(f"{name}: ids must be positive (0 is padding)")
+        posts = hash_table_ids(post_ids, "post", "post_id", self.config.model)
+        authors = hash_table_ids(author_ids, "author", "author_id", self.config.model)
         n = posts.shape[0]
         size = _bucket(n, minimum=8)
         return np.asarray(self._item(self._state, _pad_rows(posts, size), _pad_rows(authors, size)))[:n]
@@ -132,19 +128,29 @@ class Retriever:
         created_at_or_before: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:  # post ids [B, k], scores [B, k]
         """Top-k corpus posts per request, never one of its excluded posts or authors."""
+        rows, scores = self._search_rows(requests, k, exclude_post_ids, exclude_author_ids, created_after,
+                                         created_at_or_before)
+        return np.where(rows >= 0, self.index.post_ids[np.maximum(rows, 0)], 0), scores
+
+    def _search_rows(
+        self,
+        requests: RequestBatch,
+        k: int,
+        exclude_post_ids: list[np.ndarray] | None,
+        exclude_author_ids: list[np.ndarray] | None,
+        created_after: int | None,
+        created_at_or_before: int | None,
+    ) -> tuple[np.ndarray, np.ndarray]:  # corpus rows [B, k] (-1: none left), scores [B, k]
         if self.index is None:
             raise ValueError("index: this retriever has no corpus index (run `phoenix index` first)")
-        n = requests.user_id.shape[0]
-        rows = [np.zeros(0, np.int64) for _ in range(n)]
-        for i in range(n):
-            parts = [rows[i]]
-            if exclude_post_ids is not None:
-                parts.append(self.index.rows_of(exclude_post_ids[i]))
-            if exclude_author_ids is not None:
-                parts.append(self.index.rows_by_authors(exclude_author_ids[i]))
-            rows[i] = np.unique(np.concatenate(parts))
+        excluded = []
+        for i in range(requests.user_id.shape[0]):
+            posts = self.index.rows_of(exclude_post_ids[i]) if exclude_post_ids is not None else []
+            authors = self.index.rows_by_authors(exclude_author_ids[i]) if exclude_author_ids is not None else []
+            excluded.append(np.unique(np.concatenate([posts, authors]).astype(np.int64)))
         block = self.config.retrieval.search_block_scores
-        return self.index.search(self.user_vectors(requests), k, rows, created_after, created_at_or_before, block)
+        return self.index.search_rows(self.user_vectors(requests), k, excluded, created_after, created_at_or_before,
+                                      block)
 
 
 def default_index_path(workdir: str | Path) -> Path:

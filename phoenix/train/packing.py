@@ -32,9 +32,7 @@ class PackedExamples:
         return int(self.impression_id.shape[0])
 
     def take(self, rows: np.ndarray) -> PackedExamples:
-        fields = dataclasses.fields(RequestBatch)
-        request = RequestBatch(**{f.name: getattr(self.request, f.name)[rows] for f in fields})
-        return PackedExamples(request, self.labels[rows], self.impression_id[rows])
+        return PackedExamples(self.request.take(rows), self.labels[rows], self.impression_id[rows])
 
 
 def _windows(log: ImpressionLog, split: int, history_len: int, num_candidates: int):

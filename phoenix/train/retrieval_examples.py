@@ -39,9 +39,7 @@ class RetrievalExamples:
         return int(self.target_mask.sum())
 
     def take(self, rows: np.ndarray) -> RetrievalExamples:
-        fields = dataclasses.fields(RequestBatch)
-        history = RequestBatch(**{f.name: getattr(self.history, f.name)[rows] for f in fields})
-        return RetrievalExamples(history, self.target_mask[rows], self.target_logq[rows])
+        return RetrievalExamples(self.history.take(rows), self.target_mask[rows], self.target_logq[rows])
 
 
 def positive_mask(log: ImpressionLog, positive_actions: tuple[str, ...]) -> np.ndarray:  # [N] bool
