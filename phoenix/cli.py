@@ -102,7 +102,7 @@ def _retrieve(args: argparse.Namespace) -> int:
         query = world_query(read_impressions(world), WorldOracle(world), args.user, now)
     else:
         query = query_from_dict(_read_json(args.user_file, "user"))
-    max_age_s = int(retriever.config.retrieval.max_age_hours * 3600)
+    max_age_s = int(retriever.config.pipeline.max_age_hours * 3600)
     found = retrieve_for_query(retriever, query, args.k, max_age_s)
     print(json.dumps({"user_id": query.user_id, "results": [vars(p) for p in found]}))
     return 0

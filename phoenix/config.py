@@ -189,29 +189,22 @@ class RetrievalConfig:
     eval_every: int = 500
     eval_users: int = 512
     max_results: int = 1_000
-    max_age_hours: float = 48.0
     search_block_scores: int = 1 << 22
 
     def __post_init__(self) -> None:
         _require(len(self.positive_actions) > 0, "retrieval.positive_actions", "needs at least one action")
         _require(0.001 <= self.temperature <= 10, "retrieval.temperature", "must be in [0.001, 10]")
-        _require(0 <= self.post_id_dropout < 1, "retrieval.post_id_dropout", "must be in [0, 1)")
-        for name in ("batch_size", "num_steps", "checkpoint_every", "keep_checkpoints", "log_every",
-                     "eval_every", "eval_users", "max_results", "search_block_scores"):
+        for name in ("eval_users", "max_results", "search_block_scores"):
             _require(getattr(self, name) >= 1, f"retrieval.{name}", "must be at least 1")
-        _require(self.learning_rate > 0, "retrieval.learning_rate", "must be positive")
-        _require(0 <= self.warmup_steps < self.num_steps, "retrieval.warmup_steps", "must be in [0, num_steps)")
-        _require(self.weight_decay >= 0, "retrieval.weight_decay", "must be >= 0")
-        _require(self.grad_clip_norm > 0, "retrieval.grad_clip_norm", "must be positive")
-        _require(self.max_age_hours > 0, "retrieval.max_age_hours", "must be positive")
+        try:  # the schedule fields share TrainConfig's rules
+            self.optimizer_config()
+        except ConfigError as err:
+            raise ConfigError(str(err).replace("train.", "retrieval.", 1)) from None
 
     def optimizer_config(self) -> TrainConfig:
-        """The optimisation fields as a `TrainConfig`, so both models share one optimizer recipe."""
-        return TrainConfig(
-            seed=self.seed, batch_size=self.batch_size, num_steps=self.num_steps,
-            learning_rate=self.learning_rate, warmup_steps=self.warmup_steps,
-            weight_decay=self.weight_decay, grad_clip_norm=self.grad_clip_norm,
-        )
+        """The schedule fields as a `TrainConfig`: one set of rules and one optimizer recipe for both models."""
+        shared = {f.name for f in dataclasses.fields(TrainConfig)} & {f.name for f in dataclasses.fields(self)}
+        return TrainConfig(**{name: getattr(self, name) for name in shared})
 
 
 @dataclasses.dataclass(frozen=True)

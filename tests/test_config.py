@@ -72,3 +72,20 @@ def test_weight_files_say_where_numbers_come_from():
         assert set(scoring.weights) <= set(DEFAULT_ACTIONS)
     august = load_scoring_config(CONFIG_DIR / "weights" / "x-2026-08.toml")
     assert august.weights["report"] == -234.0 and august.weights["reply"] == 5.0
+
+
+def test_retrieval_section_is_validated_with_its_own_field_names(tmp_path):
+    bad = {
+        "warmup_steps = 5000": "retrieval.warmup_steps: must be in \\[0, num_steps\\)",
+        "post_id_dropout = 1.0": "retrieval.post_id_dropout: must be in \\[0, 1\\)",
+        "temperature = 0.0": "retrieval.temperature: must be in",
+        'positive_actions = ["favourite"]': "retrieval.positive_actions: \\['favourite'\\] are not in model.actions",
+        "max_age_hours = 10.0": "retrieval.max_age_hours: unknown key",  # the age window is [pipeline]'s
+    }
+    for line, message in bad.items():
+        path = tmp_path / "c.toml"
+        path.write_text(f"[retrieval]\n{line}\n")
+        with pytest.raises(ConfigError, match=message):
+            load_config(path)
+    schedule = load_config(CONFIG_DIR / "tiny.toml").retrieval.optimizer_config()
+    assert (schedule.batch_size, schedule.num_steps, schedule.warmup_steps) == (64, 600, 50)
