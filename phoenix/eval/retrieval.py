@@ -85,11 +85,15 @@ def oracle_top_k(
 def evaluate_retrieval(
     retriever: Retriever, config: PhoenixConfig, data_dir: str | Path, split: str = "test",
     ks: tuple[int, ...] = DEFAULT_KS, max_users: int | None = None, with_references: bool = True,
+    log: ImpressionLog | None = None,
 ) -> dict:
-    """Recall@k of the model (and, with references, oracle and popularity) on one split."""
+    """Recall@k of the model (and, with references, oracle and popularity) on one split.
+
+    `log` is the world's impressions when the caller already holds them (training validates often).
+    """
     data_dir = Path(data_dir)
     rc, mc = config.retrieval, config.model
-    log = read_impressions(data_dir)
+    log = read_impressions(data_dir) if log is None else log
     queries = retrieval_queries(log, split, mc.history_len, rc.positive_actions, max_users, rc.seed)
     if not queries.relevant:
         raise ValueError(f"split {split!r}: no user has a positive action on a post they had not seen")

@@ -20,7 +20,9 @@ from phoenix.eval.metrics import log_loss, roc_auc
 from phoenix.model.batch import featurize
 from phoenix.model.ranker import build_ranker
 from phoenix.train.checkpoint import (
+    CheckpointError,
     checkpoint_manager,
+    read_run_data_dir,
     restore_training_state,
     save_checkpoint,
     write_run_data_dir,
@@ -32,7 +34,7 @@ from phoenix.train.packing import PackedExamples, pack_examples
 from phoenix.train.plots import plot_training
 from phoenix.train.step import make_optimizer, train_step
 from phoenix.world.generator import generate_world
-from phoenix.world.io import read_impressions, read_metadata, write_world
+from phoenix.world.io import ImpressionLog, read_impressions, read_metadata, write_world
 
 
 def ensure_world(config: PhoenixConfig, data_dir: str | Path) -> Path:
@@ -43,6 +45,33 @@ def ensure_world(config: PhoenixConfig, data_dir: str | Path) -> Path:
     elif read_metadata(data_dir)["config"] != dataclasses.asdict(config.world):
         raise ValueError(f"{data_dir / 'world.json'}: this world was generated from another [world] config")
     return data_dir
+
+
+def prepare_run(
+    config: PhoenixConfig, workdir: str | Path, data_dir: str | Path | None = None
+) -> tuple[Path, Path, ImpressionLog]:
+    """What every training job does first: the absolute workdir with its config recorded, the world
+    it trains on, and that world's impressions.
+
+    The world is `data_dir` if given, else the one the workdir already trains on (so a resumed job
+    keeps its world), else a world generated from the config in WORKDIR/world.
+    """
+    workdir = Path(workdir).absolute()
+    workdir.mkdir(parents=True, exist_ok=True)
+    write_workdir_config(config, workdir)
+    if data_dir is None:
+        try:
+            data_dir = read_run_data_dir(workdir)
+        except CheckpointError:
+            data_dir = workdir / "world"
+        if Path(data_dir) == workdir / "world":
+            data_dir = ensure_world(config, data_dir)
+    data_dir = Path(data_dir).absolute()
+    write_run_data_dir(workdir, data_dir)
+    log = read_impressions(data_dir)
+    if log.actions != config.model.actions:
+        raise ValueError(f"{data_dir}: world actions {log.actions} differ from model.actions {config.model.actions}")
+    return workdir, data_dir, log
 
 
 def validation_metrics(model, config: PhoenixConfig, examples: PackedExamples) -> dict:
@@ -69,16 +98,8 @@ def train_and_evaluate(
     `max_steps` stops this invocation early (after a checkpoint), e.g. to
     time-box a job; running again resumes from there.
     """
-    workdir = Path(workdir).absolute()
-    workdir.mkdir(parents=True, exist_ok=True)
-    write_workdir_config(config, workdir)
-    data_dir = ensure_world(config, workdir / "world") if data_dir is None else Path(data_dir).absolute()
-    write_run_data_dir(workdir, data_dir)
-
+    workdir, data_dir, log = prepare_run(config, workdir, data_dir)
     mc, tc = config.model, config.train
-    log = read_impressions(data_dir)
-    if log.actions != mc.actions:
-        raise ValueError(f"{data_dir}: world actions {log.actions} differ from model.actions {mc.actions}")
     train = pack_examples(log, "train", mc.history_len, mc.num_candidates)
     train_features = featurize(train.request, mc)  # hashed once, sliced per step
     valid = pack_examples(log, "valid", mc.history_len, mc.num_candidates)

@@ -23,39 +23,22 @@ from phoenix.serving.corpus_file import read_corpus
 from phoenix.serving.corpus_index import CorpusIndex
 from phoenix.serving.retriever import Retriever, default_index_path
 from phoenix.train.checkpoint import (
-    CheckpointError,
     checkpoint_manager,
-    read_run_data_dir,
     restore_training_state,
     save_checkpoint,
-    write_run_data_dir,
-    write_workdir_config,
 )
 from phoenix.train.loader import BatchLoader
-from phoenix.train.loop import ensure_world
+from phoenix.train.loop import prepare_run
 from phoenix.train.metrics_log import MetricsLog
 from phoenix.train.plots import plot_retrieval_training
 from phoenix.train.retrieval_examples import pack_retrieval_examples
 from phoenix.train.retrieval_step import retrieval_train_step
 from phoenix.train.step import make_optimizer
-from phoenix.world.io import read_impressions
+from phoenix.world.io import ImpressionLog
 
 
 def retrieval_dir(workdir: str | Path) -> Path:
     return Path(workdir) / "retrieval"
-
-
-def resolve_data_dir(config: PhoenixConfig, workdir: Path, data_dir: str | Path | None) -> Path:
-    """The given world, else the one the workdir already trains on, else a fresh one in WORKDIR/world."""
-    if data_dir is not None:
-        data_dir = Path(data_dir).absolute()
-    else:
-        try:
-            data_dir = read_run_data_dir(workdir)
-        except CheckpointError:
-            data_dir = ensure_world(config, workdir / "world")
-    write_run_data_dir(workdir, data_dir)
-    return data_dir
 
 
 def build_world_index(retriever: Retriever, data_dir: Path, step: int) -> CorpusIndex:
@@ -71,17 +54,10 @@ def train_retrieval(
     max_steps: int | None = None,
 ) -> dict:
     """Train (or resume) the two-tower model; returns the latest validation record."""
-    workdir = Path(workdir).absolute()
-    workdir.mkdir(parents=True, exist_ok=True)
-    write_workdir_config(config, workdir)
-    data_dir = resolve_data_dir(config, workdir, data_dir)
+    workdir, data_dir, log = prepare_run(config, workdir, data_dir)
     out = retrieval_dir(workdir)
     out.mkdir(exist_ok=True)
-
     mc, rc = config.model, config.retrieval
-    log = read_impressions(data_dir)
-    if log.actions != mc.actions:
-        raise ValueError(f"{data_dir}: world actions {log.actions} differ from model.actions {mc.actions}")
     train = pack_retrieval_examples(log, "train", mc.history_len, rc.positive_actions)
     features = featurize(train.history, mc).prefix  # hashed once, sliced per step
     target_post_ids = train.history.history_post_id.astype(np.int32)
@@ -116,7 +92,7 @@ def train_retrieval(
             metrics.write({"step": done, "loss": loss, "temperature": float(model.temperature)})
             bar.set_postfix(loss=f"{loss:.3f}")
         if done % rc.eval_every == 0 or done == rc.num_steps:
-            metrics.write({"step": done, **validation_recall(model, config, data_dir, done)})
+            metrics.write({"step": done, **validation_recall(model, config, data_dir, log, done)})
         if done % rc.checkpoint_every == 0 or done == end:
             save_checkpoint(manager, done, model, optimizer, {"step": done})
     bar.close()
@@ -130,10 +106,12 @@ def train_retrieval(
     return final[-1] if final else {}
 
 
-def validation_recall(model: TwoTowerModel, config: PhoenixConfig, data_dir: Path, step: int) -> dict:
+def validation_recall(
+    model: TwoTowerModel, config: PhoenixConfig, data_dir: Path, log: ImpressionLog, step: int
+) -> dict:
     retriever = Retriever(model, config)
     retriever.index = build_world_index(retriever, data_dir, step)
     report = evaluate_retrieval(
-        retriever, config, data_dir, "valid", max_users=config.retrieval.eval_users, with_references=False
+        retriever, config, data_dir, "valid", max_users=config.retrieval.eval_users, with_references=False, log=log
     )
     return {"valid_recall": report["recall"]["model"]}

@@ -11,7 +11,7 @@ from phoenix.config import replace
 from phoenix.eval.evaluate import evaluate_workdir
 from phoenix.model.batch import featurize
 from phoenix.train.checkpoint import CheckpointError, load_model
-from phoenix.train.loop import ensure_world, train_and_evaluate
+from phoenix.train.loop import ensure_world, prepare_run, train_and_evaluate
 from phoenix.train.packing import pack_examples
 from phoenix.world.io import read_impressions
 
@@ -84,3 +84,10 @@ def test_a_workdir_world_from_another_config_is_refused(tmp_path):
     assert ensure_world(small, tmp_path) == tmp_path  # same config: reused
     with pytest.raises(ValueError, match="world.json: this world was generated from another"):
         ensure_world(replace(small, world={"seed": 7}), tmp_path)
+
+
+def test_a_resumed_job_keeps_the_world_it_was_started_on(tmp_path, micro_world):
+    _, first, _ = prepare_run(MICRO_CONFIG, tmp_path, micro_world)
+    workdir, again, log = prepare_run(MICRO_CONFIG, tmp_path)  # no --data this time
+    assert first == again == micro_world.absolute() and not (workdir / "world").exists()
+    assert log.actions == MICRO_CONFIG.model.actions
