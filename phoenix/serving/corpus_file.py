@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from phoenix.world.io import read_parquet
 
 
 class CorpusFileError(ValueError):
@@ -16,15 +17,7 @@ class CorpusFileError(ValueError):
 def read_corpus(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(post_ids, author_ids, created_s or None) of a corpus Parquet file, validated."""
     path = Path(path)
-    if not path.is_file():
-        raise CorpusFileError(f"{path}: corpus file not found")
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as err:
-        raise CorpusFileError(f"{path}: unreadable or corrupt Parquet: {err}") from err
-    missing = [c for c in ("post_id", "author_id") if c not in table.column_names]
-    if missing:
-        raise CorpusFileError(f"{path}: missing column(s) {', '.join(missing)}")
+    table = read_parquet(path, ["post_id", "author_id"], CorpusFileError, what="corpus file")
     if table.num_rows == 0:
         raise CorpusFileError(f"{path}: the corpus is empty")
     columns = {}

@@ -53,7 +53,8 @@ def _device_times(created: np.ndarray, base: int) -> np.ndarray:
     return np.where(created == NO_TIME, _INT32.min, rel).astype(np.int32)
 
 
-def _bucket(n: int, minimum: int = 16) -> int:
+def power_of_two_bucket(n: int, minimum: int = 16) -> int:
+    """The smallest power of two >= n (and >= minimum): padded shapes that reuse compiled programs."""
     return max(minimum, 1 << max(0, n - 1).bit_length())
 
 
@@ -173,7 +174,7 @@ class CorpusIndex:
         """Vectors, times and validity on the device once, padded to a multiple of every chunk size."""
         if not self._device:
             n = len(self)
-            pad = -n % min(_MAX_CHUNK, _bucket(n, minimum=256))
+            pad = -n % min(_MAX_CHUNK, power_of_two_bucket(n, minimum=256))
             vectors = np.concatenate([self.vectors, np.zeros((pad, self.dim), np.float32)])
             created = _device_times(np.concatenate([self.created_s, np.full(pad, NO_TIME)]), self._time_base)
             self._device = (jnp.asarray(vectors), jnp.asarray(created), jnp.asarray(np.arange(n + pad) < n))
@@ -222,14 +223,15 @@ class CorpusIndex:
         exclude_rows = list(exclude_rows) if exclude_rows is not None else [np.zeros(0, np.int64)] * q
         if len(exclude_rows) != q:
             raise ValueError(f"exclude_rows: expected one array per query ({q}), got {len(exclude_rows)}")
-        width = _bucket(max((r.size for r in exclude_rows), default=0))
+        width = power_of_two_bucket(max((r.size for r in exclude_rows), default=0))
         padded_rows = np.full((q, width), -1, np.int64)
         for i, rows in enumerate(exclude_rows):
             padded_rows[i, : rows.size] = rows
         # Corpus rows per chunk: about `block_scores` scores in flight across all queries,
         # at least K (and 256), at most 2^18 rows or the (bucketed) corpus.
         per_query = 1 << max(0, (block_scores // q).bit_length() - 1)
-        chunk = min(max(per_query, _bucket(k), 256), _MAX_CHUNK, _bucket(len(self), minimum=256))
+        whole_corpus = power_of_two_bucket(len(self), minimum=256)
+        chunk = min(max(per_query, power_of_two_bucket(k), 256), _MAX_CHUNK, whole_corpus)
         vectors, created, valid = self._on_device()
         lo = _device_times(np.array([NO_TIME + 1 if created_after is None else created_after]), self._time_base)[0]
         hi = _device_times(np.array([_INT64_MAX if created_at_or_before is None else created_at_or_before]),

@@ -19,17 +19,13 @@ from flax import nnx
 from phoenix.config import PhoenixConfig
 from phoenix.model.batch import RequestBatch, featurize, hash_table_ids
 from phoenix.model.two_tower import TwoTowerModel, build_two_tower
-from phoenix.serving.corpus_index import NO_TIME, CorpusIndex
+from phoenix.serving.corpus_index import NO_TIME, CorpusIndex, power_of_two_bucket
 from phoenix.serving.inputs import Engagement, history_arrays
 
 
 def _pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
     pad = [(0, rows - array.shape[0])] + [(0, 0)] * (array.ndim - 1)
     return np.pad(array, pad)
-
-
-def _bucket(n: int, minimum: int = 1) -> int:
-    return max(minimum, 1 << max(0, n - 1).bit_length())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +92,7 @@ class Retriever:
         """Unit user vectors after each request's whole history (candidates are ignored)."""
         batch = featurize(requests, self.config.model).prefix
         n = batch.user_hashes.shape[0]
-        padded = jax.tree.map(lambda x: _pad_rows(np.asarray(x), _bucket(n)), batch)
+        padded = jax.tree.map(lambda x: _pad_rows(np.asarray(x), power_of_two_bucket(n, minimum=1)), batch)
         return np.asarray(self._user(self._state, padded))[:n]
 
     def item_vectors(self, post_ids: np.ndarray, author_ids: np.ndarray) -> np.ndarray:  # [n, D]
@@ -106,7 +102,7 @@ class Retriever:
         posts = hash_table_ids(post_ids, "post", "post_id", self.config.model)
         authors = hash_table_ids(author_ids, "author", "author_id", self.config.model)
         n = posts.shape[0]
-        size = _bucket(n, minimum=8)
+        size = power_of_two_bucket(n, minimum=8)
         return np.asarray(self._item(self._state, _pad_rows(posts, size), _pad_rows(authors, size)))[:n]
 
     def build_index(

@@ -121,16 +121,19 @@ def read_metadata(world_dir: str | Path) -> dict:
     return meta
 
 
-def _read_parquet(path: Path, columns: list[str]) -> pa.Table:
+def read_parquet(
+    path: Path, columns: list[str], error: type[ValueError] = WorldDataError, what: str = "file"
+) -> pa.Table:
+    """A Parquet file that must exist, parse and hold `columns`; failures raise `error` naming the file."""
     if not path.is_file():
-        raise WorldDataError(f"{path}: file not found")
+        raise error(f"{path}: {what} not found")
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as err:
-        raise WorldDataError(f"{path}: unreadable or corrupt Parquet: {err}") from err
+        raise error(f"{path}: unreadable or corrupt Parquet: {err}") from err
     missing = [c for c in columns if c not in table.column_names]
     if missing:
-        raise WorldDataError(f"{path}: missing column(s) {', '.join(missing)}")
+        raise error(f"{path}: missing column(s) {', '.join(missing)}")
     return table
 
 
@@ -148,7 +151,7 @@ def read_impressions(world_dir: str | Path) -> ImpressionLog:
     parts: dict[str, list[np.ndarray]] = {name: [] for name in (*ID_COLUMNS, "labels", "split")}
     for index, split in enumerate(SPLITS):
         path = world_dir / "impressions" / f"{split}.parquet"
-        table = _read_parquet(path, [*ID_COLUMNS, *actions])
+        table = read_parquet(path, [*ID_COLUMNS, *actions])
         for name in ID_COLUMNS:
             parts[name].append(_column(table, name, path).astype(np.int64))
         labels = np.stack([_column(table, a, path) for a in actions], axis=1)
@@ -165,6 +168,6 @@ def read_truth(world_dir: str | Path, split: str, actions: tuple[str, ...]) -> t
     """Ground-truth (impression ids [N], probabilities [N, A]) of one split."""
     path = Path(world_dir) / "truth" / f"{split}.parquet"
     columns = [f"p_{a}" for a in actions]
-    table = _read_parquet(path, ["impression_id", *columns])
+    table = read_parquet(path, ["impression_id", *columns])
     probs = np.stack([_column(table, c, path) for c in columns], axis=1).astype(np.float32)
     return _column(table, "impression_id", path).astype(np.int64), probs
