@@ -68,16 +68,13 @@ def _format_retrieval(report: dict) -> str:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from phoenix.model.two_tower import build_two_tower
     from phoenix.serving.corpus_file import read_corpus
     from phoenix.serving.retriever import Retriever, default_index_path
-    from phoenix.train.checkpoint import load_workdir_config, restore_params
 
-    config = load_workdir_config(args.workdir)
-    model = build_two_tower(config.model, config.retrieval)
-    step = restore_params(Path(args.workdir) / "retrieval", model)
+    retriever = Retriever.load(args.workdir, with_index=False)
     post_ids, author_ids, created_s = read_corpus(args.corpus)
-    index = Retriever(model, config).build_index(
+    step = retriever.model_step
+    index = retriever.build_index(
         post_ids, author_ids, created_s, meta={"model_step": step, "corpus": str(Path(args.corpus).absolute())}
     )
     out = index.save(args.out or default_index_path(args.workdir))

@@ -51,11 +51,14 @@ def model_top_k(retriever: Retriever, queries: RetrievalQueries, k: int, batch: 
     return np.concatenate(out)
 
 
-def _top_k_excluding(scores: np.ndarray, post_ids: np.ndarray, seen: np.ndarray, k: int) -> np.ndarray:
-    """Best k of `post_ids` by `scores` (stable), skipping `seen`."""
-    order = np.argsort(-scores, kind="stable")
-    ranked = post_ids[order[: k + seen.size]]
-    return ranked[~np.isin(ranked, seen)][:k]
+def _first_unseen(ranked: np.ndarray, seen: np.ndarray, k: int) -> np.ndarray:
+    """The first k ids of a best-first ranking that are not in `seen`."""
+    head = ranked[: k + seen.size]
+    return head[~np.isin(head, seen)][:k]
+
+
+def _ranked(scores: np.ndarray, post_ids: np.ndarray) -> np.ndarray:
+    return post_ids[np.argsort(-scores, kind="stable")]
 
 
 def popularity_top_k(
@@ -67,7 +70,8 @@ def popularity_top_k(
     if window_s is not None:
         positive &= log.time_s >= at_s - window_s
     counts = np.bincount(np.searchsorted(post_ids, log.post_id[positive]), minlength=post_ids.size)
-    return np.stack([_top_k_excluding(counts, post_ids, seen, k) for seen in queries.seen])
+    ranked = _ranked(counts, post_ids)  # one ranking for everybody, sorted once
+    return np.stack([_first_unseen(ranked, seen, k) for seen in queries.seen])
 
 
 def oracle_top_k(
@@ -78,7 +82,7 @@ def oracle_top_k(
     for user, seen in zip(queries.history.user_id, queries.seen):
         probs = oracle.probabilities(int(user), post_ids, surface=0, actions=positive_actions)  # [P, A+]
         engage = 1.0 - np.prod(1.0 - probs, axis=1)  # [P]
-        out.append(_top_k_excluding(engage, post_ids, seen, k))
+        out.append(_first_unseen(_ranked(engage, post_ids), seen, k))
     return np.stack(out)
 
 

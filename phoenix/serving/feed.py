@@ -88,7 +88,8 @@ def sample_feed(workdir: str | Path, user_id: int | None = None, num_candidates:
     now, following = query.request_time_s, query.following
     candidates = []
     if not any(source.name == "out_of_network" for source in ranker.pipeline.sources):
-        fresh = [p for p, (a, created) in posts.items() if now - 48 * 3600 < created <= now and a not in following]
+        oldest = now - ranker.config.max_age_hours * 3600
+        fresh = [p for p, (a, created) in posts.items() if oldest < created <= now and a not in following]
         picked = rng.choice(fresh, min(num_candidates, len(fresh)), replace=False)
         candidates = [Candidate(int(p), posts[p][0], posts[p][1], source="random_fresh") for p in picked]
     feed = ranker.rank(query, candidates)

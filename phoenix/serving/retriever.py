@@ -40,20 +40,25 @@ class Retriever:
     def __init__(self, model: TwoTowerModel, config: PhoenixConfig, index: CorpusIndex | None = None):
         self.config = config
         self.index = index
+        self.model_step: int | None = None  # the checkpoint step, when loaded from a workdir
         graphdef, state = nnx.split(model)
         self._user = jax.jit(lambda s, prefix: nnx.merge(graphdef, s).user_tower(prefix))
         self._item = jax.jit(lambda s, posts, authors: nnx.merge(graphdef, s).item_tower(posts, authors))
         self._state = state
 
     @classmethod
-    def load(cls, workdir: str | Path, index_path: str | Path | None = None) -> Retriever:
-        """The latest retrieval checkpoint of a workdir and its index (default WORKDIR/retrieval/index.npz)."""
+    def load(cls, workdir: str | Path, index_path: str | Path | None = None, with_index: bool = True) -> Retriever:
+        """The latest retrieval checkpoint of a workdir (its step in `model_step`) and, unless
+        `with_index` is False (to build one), its index (default WORKDIR/retrieval/index.npz)."""
         from phoenix.train.checkpoint import load_workdir_config, restore_params
 
         config = load_workdir_config(workdir)
         model = build_two_tower(config.model, config.retrieval)
-        restore_params(Path(workdir) / "retrieval", model)
-        return cls(model, config, CorpusIndex.load(index_path or default_index_path(workdir)))
+        step = restore_params(Path(workdir) / "retrieval", model)
+        index = CorpusIndex.load(index_path or default_index_path(workdir)) if with_index else None
+        retriever = cls(model, config, index)
+        retriever.model_step = step
+        return retriever
 
     def request(self, user_id: int, history: Sequence[Engagement]) -> RequestBatch:
         """A one-user request (most recent history kept) for `user_vectors` and `search`."""
