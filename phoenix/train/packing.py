@@ -12,6 +12,7 @@ request at the moment it was shown, so no label leaks into its own input.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -35,21 +36,26 @@ class PackedExamples:
         return PackedExamples(self.request.take(rows), self.labels[rows], self.impression_id[rows])
 
 
-def _windows(log: ImpressionLog, split: int, history_len: int, num_candidates: int):
-    """Yield (user id, history event rows, candidate event rows, cutoffs) per window."""
-    engaged = log.labels.any(axis=1)
-    order = np.lexsort((np.arange(log.user_id.size), log.user_id))  # by user, then time order
+def user_event_groups(log: ImpressionLog, rows: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(user id, that user's rows among `rows`, in time order) for each user, by user id."""
+    order = rows[np.lexsort((rows, log.user_id[rows]))]  # log rows are time-ordered already
     users = log.user_id[order]
     bounds = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True])
     for start, end in zip(bounds[:-1], bounds[1:]):
-        events = order[start:end]  # this user's rows, in time order
+        yield int(users[start]), order[start:end]
+
+
+def _windows(log: ImpressionLog, split: int, history_len: int, num_candidates: int):
+    """Yield (user id, history event rows, candidate event rows, cutoffs) per window."""
+    engaged = log.labels.any(axis=1)
+    for user, events in user_event_groups(log, np.arange(log.user_id.size)):  # events in time order
         candidate_pos = np.flatnonzero(log.split[events] == split)
         engaged_pos = np.flatnonzero(engaged[events])
         for w in range(0, candidate_pos.size, num_candidates):
             window = candidate_pos[w : w + num_candidates]
             history_pos = engaged_pos[engaged_pos < window[-1]][-history_len:]
             cutoff = np.searchsorted(history_pos, window, side="left")
-            yield users[start], events[history_pos], events[window], cutoff
+            yield user, events[history_pos], events[window], cutoff
 
 
 def pack_examples(log: ImpressionLog, split: str, history_len: int, num_candidates: int) -> PackedExamples:

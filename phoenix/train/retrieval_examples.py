@@ -19,6 +19,7 @@ import dataclasses
 import numpy as np
 
 from phoenix.model.batch import RequestBatch
+from phoenix.train.packing import user_event_groups
 from phoenix.world.generator import SPLITS
 from phoenix.world.io import ImpressionLog
 
@@ -34,10 +35,6 @@ class RetrievalExamples:
     def __len__(self) -> int:
         return int(self.target_mask.shape[0])
 
-    @property
-    def num_targets(self) -> int:
-        return int(self.target_mask.sum())
-
     def take(self, rows: np.ndarray) -> RetrievalExamples:
         return RetrievalExamples(self.history.take(rows), self.target_mask[rows], self.target_logq[rows])
 
@@ -47,15 +44,6 @@ def positive_mask(log: ImpressionLog, positive_actions: tuple[str, ...]) -> np.n
     if missing:
         raise ValueError(f"retrieval.positive_actions: {missing} are not actions of this log {log.actions}")
     return log.labels[:, [log.actions.index(a) for a in positive_actions]].any(axis=1)
-
-
-def _user_event_groups(log: ImpressionLog, rows: np.ndarray):
-    """Yield (user id, that user's rows of `rows` in time order)."""
-    order = rows[np.lexsort((rows, log.user_id[rows]))]  # log rows are time-ordered already
-    users = log.user_id[order]
-    bounds = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True])
-    for start, end in zip(bounds[:-1], bounds[1:]):
-        yield int(users[start]), order[start:end]
 
 
 def _history_arrays(n: int, h: int, a: int) -> dict[str, np.ndarray]:
@@ -91,13 +79,10 @@ def pack_retrieval_examples(
     engaged = log.labels.any(axis=1) & (log.split <= SPLITS.index(split))
     positive = positive_mask(log, positive_actions)
     windows = []  # (user, rows, first target position)
-    for user, rows in _user_event_groups(log, np.flatnonzero(engaged)):
-        start = 0
-        while start == 0 or start + h - step < rows.size:
+    for user, rows in user_event_groups(log, np.flatnonzero(engaged)):
+        # Window k starts at k·step; after the first, one exists only while it adds new items.
+        for start in [0, *range(step, rows.size - h + step, step)]:
             windows.append((user, rows[start : start + h], 0 if start == 0 else h - step))
-            start += step
-            if rows.size <= h:
-                break
     n, a = len(windows), len(log.actions)
     if n == 0:
         raise ValueError(f"split {split!r}: no engaged impressions to train retrieval on")
@@ -134,7 +119,7 @@ def retrieval_queries(
     positive = positive_mask(log, positive_actions)
     before = log.split < index
     users, seen, relevant, histories = [], [], [], []
-    for user, rows in _user_event_groups(log, np.flatnonzero(log.split <= index)):
+    for user, rows in user_event_groups(log, np.flatnonzero(log.split <= index)):
         past, now = rows[before[rows]], rows[log.split[rows] == index]
         shown = np.unique(log.post_id[past])
         hits = np.setdiff1d(np.unique(log.post_id[now[positive[now]]]), shown)
