@@ -33,9 +33,18 @@ TOP = 10
 class DemoFeed:
     feed: RankedFeed
     history_len: int
-    num_candidates: int
     true_score: dict[int, float]  # post id -> oracle weighted score, for every scored candidate
-    scored_by_source: dict[str, int]  # how many scored candidates each source supplied
+
+    @property
+    def num_candidates(self) -> int:
+        return len(self.true_score)
+
+    @property
+    def scored_by_source(self) -> dict[str, int]:
+        """How many scored candidates each source supplied."""
+        source_of = {i.post_id: i.source for i in self.feed.items} | {d.post_id: d.source for d in self.feed.dropped}
+        names = sorted({source_of[p] for p in self.true_score})
+        return {name: sum(source_of[p] == name for p in self.true_score) for name in names}
 
     def value_at(self, k: int = TOP) -> dict[str, float]:
         """Mean true score of the feed's top k, the oracle's best k, and a random k."""
@@ -98,9 +107,7 @@ def sample_feed(workdir: str | Path, user_id: int | None = None, num_candidates:
     scored = [i.post_id for i in feed.items] + [d.post_id for d in feed.dropped if d.stage not in pre_scoring]
     scorer = WeightedScorer(load_scoring_config(ranker.config.weights_path), ranker.service.config.actions)
     truth = scorer(oracle.probabilities(user_id, np.array(scored, np.int64)))
-    source_of = {i.post_id: i.source for i in feed.items} | {d.post_id: d.source for d in feed.dropped}
-    by_source = {name: sum(source_of[p] == name for p in scored) for name in sorted(set(source_of.values()))}
-    return DemoFeed(feed, len(query.history), len(scored), dict(zip(scored, truth.tolist())), by_source)
+    return DemoFeed(feed, len(query.history), dict(zip(scored, truth.tolist())))
 
 
 def render_feed(demo: DemoFeed, top: int = TOP) -> str:
