@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from phoenix.config import ModelConfig, PhoenixConfig, RetrievalConfig, TrainConfig, WorldConfig
+from phoenix.config import DEFAULT_ACTIONS, ModelConfig, PhoenixConfig, RetrievalConfig, TrainConfig, WorldConfig
+from phoenix.logs.interactions import InteractionLog, MalformedRows
 from phoenix.model.batch import RequestBatch
 
 SMALL_MODEL = ModelConfig(
@@ -83,3 +84,22 @@ MICRO_RETRIEVAL = RetrievalConfig(
     batch_size=32, num_steps=300, learning_rate=5e-3, warmup_steps=20, checkpoint_every=150, log_every=50,
     eval_every=300, eval_users=128, max_results=300,
 )
+
+
+def log_from_sequences(sequences: dict[int, list[int]], num_items: int) -> InteractionLog:
+    """User index -> item indices in time order (users interleaved round-robin, like a real log)."""
+    rows = []
+    longest = max(len(items) for items in sequences.values())
+    for t in range(longest):
+        for user, items in sorted(sequences.items()):
+            if t < len(items):
+                rows.append((user, items[t]))
+    user = np.array([r[0] for r in rows], np.int64)
+    item = np.array([r[1] for r in rows], np.int64)
+    actions = np.zeros((user.size, len(DEFAULT_ACTIONS)), np.int8)
+    actions[:, DEFAULT_ACTIONS.index("click")] = 1
+    actions[:, DEFAULT_ACTIONS.index("favorite")] = item % 2  # some variety in the history actions
+    return InteractionLog(
+        user, item, np.zeros_like(user), actions, DEFAULT_ACTIONS,
+        np.arange(1, max(sequences) + 1), np.arange(1, num_items + 1), MalformedRows(), "memory",
+    )

@@ -48,3 +48,20 @@ def plot_retrieval_training(records: list[dict], path: str | Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def plot_validation_ndcg(histories: dict[str, list[dict]], path: str | Path) -> Path:
+    """Real-log benchmark: validation NDCG@10 per epoch of each trained model (best epoch marked)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, history in histories.items():
+        epochs = [r["epoch"] + 1 for r in history]
+        ndcg = [r["valid_ndcg@10"] for r in history]
+        (line,) = ax.plot(epochs, ndcg, "-", label=name)
+        best = max(range(len(ndcg)), key=ndcg.__getitem__)
+        ax.plot([epochs[best]], [ndcg[best]], "o", color=line.get_color())
+    ax.set(xlabel="epoch", ylabel="NDCG@10 (validation, 100 sampled negatives)", title="validation NDCG@10 per epoch")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)

@@ -1,21 +1,18 @@
-"""Frozen, validated configuration loaded from TOML files in `configs/`.
-
-One config system for the whole project: a TOML file has one table per section
-(`[model]`, `[world]`, `[train]`), each read into a frozen dataclass. Unknown
-keys, wrong types and out-of-range values fail at load time with the offending
-`section.key` in the message, so a typo never silently falls back to a default.
+"""The sections of a Phoenix config: model shapes, the synthetic world, training,
+retrieval and the request pipeline. Each is a frozen dataclass that checks its
+own values, naming `section.key` in any error.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
-import typing
 from pathlib import Path
-from typing import Any
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+from phoenix.config.validation import ConfigError
+from phoenix.config.validation import require as _require
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "configs"
 
 DEFAULT_ACTIONS: tuple[str, ...] = (
     "favorite",
@@ -34,15 +31,6 @@ DEFAULT_ACTIONS: tuple[str, ...] = (
     "mute_author",
     "report",
 )
-
-
-class ConfigError(ValueError):
-    """A config file or value is invalid; the message names the field or file."""
-
-
-def _require(condition: bool, field: str, message: str) -> None:
-    if not condition:
-        raise ConfigError(f"{field}: {message}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,157 +224,3 @@ class PipelineConfig:
     def weights_path(self) -> Path:
         path = Path(self.weights_file)
         return path if path.is_absolute() else CONFIG_DIR / path
-
-
-@dataclasses.dataclass(frozen=True)
-class PhoenixConfig:
-    """The whole config: one section per job."""
-
-    model: ModelConfig = ModelConfig()
-    world: WorldConfig = WorldConfig()
-    train: TrainConfig = TrainConfig()
-    pipeline: PipelineConfig = PipelineConfig()
-    retrieval: RetrievalConfig = RetrievalConfig()
-
-    def __post_init__(self) -> None:
-        unknown = [a for a in self.retrieval.positive_actions if a not in self.model.actions]
-        _require(not unknown, "retrieval.positive_actions", f"{unknown} are not in model.actions")
-
-
-_SECTIONS: dict[str, type] = {
-    "model": ModelConfig,
-    "world": WorldConfig,
-    "train": TrainConfig,
-    "pipeline": PipelineConfig,
-    "retrieval": RetrievalConfig,
-}
-
-
-def _coerce(value: Any, annotation: Any, field: str) -> Any:
-    """Check one TOML value against a dataclass annotation (ints widen to floats)."""
-    origin = typing.get_origin(annotation)
-    if origin is dict:
-        (_key_type, value_type) = typing.get_args(annotation)
-        _require(isinstance(value, dict), field, f"expected a table, got {value!r}")
-        return {k: _coerce(v, value_type, f"{field}.{k}") for k, v in value.items()}
-    if origin is tuple:
-        (item_type, _ellipsis) = typing.get_args(annotation)
-        _require(isinstance(value, list | tuple), field, f"expected a list, got {value!r}")
-        return tuple(_coerce(item, item_type, f"{field}[{i}]") for i, item in enumerate(value))
-    if annotation is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        _require(ok, field, f"expected a number, got {value!r}")
-        _require(math.isfinite(value), field, f"must be finite, got {value!r}")
-        return float(value)
-    if annotation is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        _require(ok, field, f"expected an integer, got {value!r}")
-        return value
-    if annotation is bool:
-        _require(isinstance(value, bool), field, f"expected true or false, got {value!r}")
-        return value
-    if annotation is str:
-        _require(isinstance(value, str), field, f"expected a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported config annotation {annotation!r} for {field}")
-
-
-def _section_from_dict(cls: type, values: dict[str, Any], section: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    for key in values:
-        if key not in known:
-            raise ConfigError(f"{section}.{key}: unknown key (known: {', '.join(sorted(known))})")
-    kwargs = {k: _coerce(v, hints[k], f"{section}.{k}") for k, v in values.items()}
-    return cls(**kwargs)
-
-
-def config_from_dict(data: dict[str, Any]) -> PhoenixConfig:
-    """Build and validate a config from parsed TOML; missing keys keep their defaults."""
-    for section in data:
-        if section not in _SECTIONS:
-            raise ConfigError(f"{section}: unknown section (known: {', '.join(_SECTIONS)})")
-        if not isinstance(data[section], dict):
-            raise ConfigError(f"{section}: expected a table")
-    parts = {name: _section_from_dict(cls, data.get(name, {}), name) for name, cls in _SECTIONS.items()}
-    return PhoenixConfig(**parts)
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        return tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: not valid TOML: {err}") from err
-
-
-def load_config(path: str | Path) -> PhoenixConfig:
-    """Read a TOML config; a missing or malformed file names itself in the error."""
-    path = Path(path)
-    data = _read_toml(path)
-    try:
-        return config_from_dict(data)
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from err
-
-
-@dataclasses.dataclass(frozen=True)
-class ScoringConfig:
-    """Weights of the weighted scorer, one per action head, and where they come from."""
-
-    source: str
-    weights: dict[str, float]
-    epsilon: float = 0.001
-
-    def __post_init__(self) -> None:
-        _require(len(self.weights) > 0, "scoring.weights", "needs at least one action weight")
-        _require(self.epsilon > 0, "scoring.epsilon", "must be positive")
-
-
-def load_scoring_config(path: str | Path) -> ScoringConfig:
-    """Read a weights file such as `configs/weights/x-2026-08.toml` (a `[scoring]` table)."""
-    path = Path(path)
-    data = _read_toml(path)
-    try:
-        if set(data) != {"scoring"}:
-            raise ConfigError(f"{', '.join(sorted(set(data) - {'scoring'})) or 'scoring'}: "
-                              "a weights file holds exactly one [scoring] table")
-        return _section_from_dict(ScoringConfig, data["scoring"], "scoring")
-    except (ConfigError, TypeError) as err:
-        raise ConfigError(f"{path}: {err}") from err
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}"'
-    if isinstance(value, tuple | list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return repr(value)
-
-
-def config_to_toml(config: PhoenixConfig) -> str:
-    """Serialise a config so a workdir records exactly what it was trained with."""
-    lines: list[str] = []
-    for name in _SECTIONS:
-        lines.append(f"[{name}]")
-        section = getattr(config, name)
-        for f in dataclasses.fields(section):
-            lines.append(f"{f.name} = {_toml_value(getattr(section, f.name))}")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def save_config(config: PhoenixConfig, path: str | Path) -> None:
-    Path(path).write_text(config_to_toml(config))
-
-
-def replace(config: PhoenixConfig, **sections: dict[str, Any]) -> PhoenixConfig:
-    """Return a copy with some section fields overridden, validated like a file."""
-    data = {name: dataclasses.asdict(getattr(config, name)) for name in _SECTIONS}
-    for name, overrides in sections.items():
-        data[name].update(overrides)
-    return config_from_dict(data)

@@ -1,0 +1,80 @@
+"""Sections for real interaction logs: `[logs]` (actions, protocol, Phoenix's
+budget on logs) and `[sasrec]` (the SASRec baseline at its paper's defaults).
+
+A real log has no impressions without engagement: every row is an interaction.
+Every row therefore takes `logs.interaction_action` (the action the next-item
+protocol ranks by), and a rating column, when the log has one, adds the actions
+of `logs.rating_actions` (inclusive rating ranges).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from phoenix.config.validation import require as _require
+
+
+def _default_rating_actions() -> dict[str, tuple[float, ...]]:
+    # The mapping ../shared/README.md suggests for MovieLens: 4-5 like, 5 also share, 1-2 not interested.
+    return {"favorite": (4.0, 5.0), "share": (5.0, 5.0), "not_interested": (1.0, 2.0)}
+
+
+@dataclasses.dataclass(frozen=True)
+class LogsConfig:
+    """How a log becomes actions, the next-item protocol, and Phoenix's training budget on logs."""
+
+    interaction_action: str = "click"
+    rating_actions: dict[str, tuple[float, ...]] = dataclasses.field(default_factory=_default_rating_actions)
+    eval_negatives: int = 100
+    eval_seed: int = 0
+    min_interactions: int = 3
+    seed: int = 0
+    batch_size: int = 32
+    train_negatives: int = 4
+    learning_rate: float = 1e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip_norm: float = 1.0
+    max_epochs: int = 100
+    patience: int = 10
+
+    def __post_init__(self) -> None:
+        for action, bounds in self.rating_actions.items():
+            field = f"logs.rating_actions.{action}"
+            _require(len(bounds) == 2, field, f"expected [low, high] ratings, got {list(bounds)}")
+            _require(bounds[0] <= bounds[1], field, f"low {bounds[0]} is above high {bounds[1]}")
+        _require(self.eval_negatives >= 1, "logs.eval_negatives", "must be at least 1")
+        _require(self.min_interactions >= 3, "logs.min_interactions", "must be at least 3 (train, valid, test)")
+        for name in ("batch_size", "train_negatives", "max_epochs", "patience"):
+            _require(getattr(self, name) >= 1, f"logs.{name}", "must be at least 1")
+        _require(self.learning_rate > 0, "logs.learning_rate", "must be positive")
+        _require(self.warmup_steps >= 0, "logs.warmup_steps", "must be >= 0")
+        _require(self.weight_decay >= 0, "logs.weight_decay", "must be >= 0")
+        _require(self.grad_clip_norm > 0, "logs.grad_clip_norm", "must be positive")
+
+    @property
+    def actions_used(self) -> tuple[str, ...]:
+        return (self.interaction_action, *self.rating_actions)
+
+
+@dataclasses.dataclass(frozen=True)
+class SASRecConfig:
+    """SASRec (Kang & McAuley 2018) at the paper's MovieLens defaults; early-stopped like Phoenix."""
+
+    hidden: int = 50
+    num_blocks: int = 2
+    num_heads: int = 1
+    max_len: int = 200
+    dropout: float = 0.2
+    learning_rate: float = 1e-3
+    batch_size: int = 128
+    max_epochs: int = 200
+    patience: int = 20
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("hidden", "num_blocks", "num_heads", "max_len", "batch_size", "max_epochs", "patience"):
+            _require(getattr(self, name) >= 1, f"sasrec.{name}", "must be at least 1")
+        _require(self.hidden % self.num_heads == 0, "sasrec.hidden", "must be a multiple of sasrec.num_heads")
+        _require(0 <= self.dropout < 1, "sasrec.dropout", "must be in [0, 1)")
+        _require(self.learning_rate > 0, "sasrec.learning_rate", "must be positive")

@@ -1,0 +1,1 @@
+"""Real interaction logs: loading them, the next-item protocol, and the benchmark against baselines."""

@@ -1,0 +1,56 @@
+"""Epochs with early stopping on validation NDCG@10, for Phoenix and SASRec alike.
+
+Both models get the same rule: validate after every epoch, stop after
+`patience` epochs without a new best, and end with the best epoch's
+parameters (a host copy of the nnx.Param state), which the test split then
+scores. The per-epoch history feeds the benchmark's plot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+import jax
+import numpy as np
+from flax import nnx
+from tqdm.auto import tqdm
+
+
+@dataclasses.dataclass
+class FitResult:
+    history: list[dict]  # per epoch: epoch, loss, valid hr@10 / ndcg@10
+    best_epoch: int
+    seconds: float
+
+
+def fit_with_early_stopping(
+    model: nnx.Module,
+    run_epoch: Callable[[int], float],
+    validate: Callable[[], dict[str, float]],
+    max_epochs: int,
+    patience: int,
+    name: str,
+    progress: bool = True,
+) -> FitResult:
+    start = time.perf_counter()
+    history: list[dict] = []
+    best, best_epoch, best_state = -np.inf, -1, None
+    bar = tqdm(range(max_epochs), desc=name, unit="epoch", disable=not progress, leave=False)
+    for epoch in bar:
+        loss = float(run_epoch(epoch))
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"{name}: training loss became {loss} in epoch {epoch}")
+        metrics = validate()
+        history.append({"epoch": epoch, "loss": loss, **{f"valid_{k}": v for k, v in metrics.items()}})
+        if metrics["ndcg@10"] > best:
+            best, best_epoch = metrics["ndcg@10"], epoch
+            best_state = jax.tree.map(np.array, nnx.state(model, nnx.Param))
+        bar.set_postfix(loss=f"{loss:.4f}", ndcg=f"{metrics['ndcg@10']:.4f}", best=f"{best:.4f}@{best_epoch}")
+        if epoch - best_epoch >= patience:
+            break
+    bar.close()
+    if best_state is not None:
+        nnx.update(model, best_state)
+    return FitResult(history, best_epoch, time.perf_counter() - start)

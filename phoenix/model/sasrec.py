@@ -1,0 +1,85 @@
+"""SASRec (Kang & McAuley 2018): the self-attentive sequential recommender papers compare to.
+
+A baseline for the real-log benchmark, written from the paper: item embedding
+(scaled by sqrt(d)) plus a learned position embedding, dropout, then blocks of
+[LayerNorm -> causal self-attention -> residual, LayerNorm -> point-wise
+two-layer ReLU FFN -> residual], padding positions zeroed after each block,
+and a final LayerNorm. The relevance of item i after position t is the dot
+product of the state at t with item i's input embedding (shared weights).
+Sequences are left-padded with item 0, so the latest item is always last.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from einops import rearrange
+from flax import nnx
+
+from phoenix.config import SASRecConfig
+
+
+def sasrec_causal_mask(valid: jnp.ndarray) -> jnp.ndarray:  # valid [B, L] -> [B, L, L]
+    """Query t attends to keys s <= t that are real items (itself always, so no row is empty)."""
+    length = valid.shape[1]
+    causal = jnp.tril(jnp.ones((length, length), bool))  # [L, L]
+    itself = jnp.eye(length, dtype=bool)  # [L, L]
+    return causal[None] & (valid[:, None, :] | itself[None])  # [B, L, L]
+
+
+class SASRecBlock(nnx.Module):
+    def __init__(self, config: SASRecConfig, *, rngs: nnx.Rngs):
+        d = config.hidden
+        self.num_heads = config.num_heads
+        self.attn_norm = nnx.LayerNorm(d, epsilon=1e-8, rngs=rngs)
+        self.query, self.key, self.value, self.out = (nnx.Linear(d, d, rngs=rngs) for _ in range(4))
+        self.ffn_norm = nnx.LayerNorm(d, epsilon=1e-8, rngs=rngs)
+        self.ffn_in, self.ffn_out = nnx.Linear(d, d, rngs=rngs), nnx.Linear(d, d, rngs=rngs)
+        self.dropout = nnx.Dropout(config.dropout, rngs=rngs)
+
+    def attention(self, queries: jnp.ndarray, x: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:  # [B, L, D]
+        split = lambda t: rearrange(t, "b l (h d) -> b h l d", h=self.num_heads)  # noqa: E731
+        q, k, v = split(self.query(queries)), split(self.key(x)), split(self.value(x))  # [B, h, L, d]
+        logits = jnp.einsum("bhqd,bhkd->bhqk", q, k) / jnp.sqrt(q.shape[-1])  # [B, h, L, L]
+        weights = jax.nn.softmax(jnp.where(mask[:, None], logits, -1e9), axis=-1)
+        mixed = jnp.einsum("bhqk,bhkd->bhqd", self.dropout(weights), v)  # [B, h, L, d]
+        return self.out(rearrange(mixed, "b h l d -> b l (h d)"))  # [B, L, D]
+
+    def __call__(self, x: jnp.ndarray, mask: jnp.ndarray, valid: jnp.ndarray) -> jnp.ndarray:  # [B, L, D]
+        queries = self.attn_norm(x)
+        x = queries + self.dropout(self.attention(queries, x, mask))  # keys/values un-normed, as in the paper's code
+        h = self.ffn_norm(x)
+        x = h + self.dropout(self.ffn_out(self.dropout(jax.nn.relu(self.ffn_in(h)))))
+        return x * valid[..., None]
+
+
+class SASRec(nnx.Module):
+    def __init__(self, num_items: int, config: SASRecConfig, *, rngs: nnx.Rngs):
+        init = nnx.initializers.xavier_normal()
+        self.config = config
+        self.item_embed = nnx.Embed(num_items + 1, config.hidden, embedding_init=init, rngs=rngs)
+        self.position_embed = nnx.Embed(config.max_len, config.hidden, embedding_init=init, rngs=rngs)
+        self.dropout = nnx.Dropout(config.dropout, rngs=rngs)
+        self.blocks = nnx.List([SASRecBlock(config, rngs=rngs) for _ in range(config.num_blocks)])
+        self.final_norm = nnx.LayerNorm(config.hidden, epsilon=1e-8, rngs=rngs)
+
+    def states(self, sequence: jnp.ndarray) -> jnp.ndarray:  # sequence [B, L] (left-padded) -> [B, L, D]
+        """The state after each position. L may be shorter than max_len: the last L positions are used."""
+        length = sequence.shape[1]
+        valid = sequence != 0  # [B, L]
+        positions = jnp.arange(self.config.max_len - length, self.config.max_len)  # [L]
+        x = self.item_embed(sequence) * jnp.sqrt(self.config.hidden) + self.position_embed(positions)[None]
+        x = self.dropout(x) * valid[..., None]  # [B, L, D]
+        mask = sasrec_causal_mask(valid)  # [B, L, L]
+        for block in self.blocks:
+            x = block(x, mask, valid)
+        return self.final_norm(x)  # [B, L, D]
+
+    def __call__(self, sequence: jnp.ndarray, items: jnp.ndarray) -> jnp.ndarray:
+        """Logits of items [B, L, M] at every position of sequence [B, L]: [B, L, M]."""
+        return jnp.einsum("bld,blmd->blm", self.states(sequence), self.item_embed(items))
+
+    def score_next(self, sequence: jnp.ndarray, candidates: jnp.ndarray) -> jnp.ndarray:  # [B, C]
+        """Logits of candidates [B, C] as the item after the whole sequence [B, L]."""
+        last = self.states(sequence)[:, -1]  # [B, D]
+        return jnp.einsum("bd,bcd->bc", last, self.item_embed(candidates))
