@@ -56,6 +56,7 @@ class ModelConfig:
     attn_logit_cap: float = 30.0
     rope_base: float = 10_000.0
     compute_dtype: str = "float32"
+    dropout_rate: float = 0.0
 
     def __post_init__(self) -> None:
         _require(len(self.actions) > 0, "model.actions", "needs at least one action")
@@ -78,6 +79,7 @@ class ModelConfig:
         _require(self.num_candidates >= 1, "model.num_candidates", "must be at least 1")
         _require(self.attn_logit_cap > 0, "model.attn_logit_cap", "must be positive")
         _require(self.rope_base > 1, "model.rope_base", "must be greater than 1")
+        _require(0 <= self.dropout_rate < 1, "model.dropout_rate", "must be in [0, 1)")
         _require(
             self.compute_dtype in ("float32", "bfloat16"),
             "model.compute_dtype",

@@ -21,7 +21,7 @@ import numpy as np
 
 from phoenix.config import ModelConfig
 from phoenix.logs.protocol import NextItemSplit
-from phoenix.model.batch import RankerBatch, hash_table_ids
+from phoenix.model.batch import CandidateBatch, RankerBatch, hash_table_ids
 
 MIN_BUCKET = 8
 
@@ -89,6 +89,11 @@ class TrainingWindows:
     length: np.ndarray  # [N]
     first: np.ndarray  # [N]
     bucket: np.ndarray  # [N] history-size bucket of the window
+    target_bucket: np.ndarray  # [N] bucket of its number of targets (length - first)
+
+    @property
+    def shape_key(self) -> np.ndarray:  # [N] windows with equal keys share padded shapes
+        return self.bucket * (int(self.bucket.max(initial=0)) + 1) + self.target_bucket
 
     def __len__(self) -> int:
         return int(self.user.size)
@@ -104,20 +109,20 @@ def training_windows(split: NextItemSplit, history_len: int) -> TrainingWindows:
             starts.append(base + start)
             lengths.append(min(h, n - start))
             firsts.append(0 if start == 0 else h - step)
-    lengths = np.asarray(lengths, np.int64)
+    lengths, firsts = np.asarray(lengths, np.int64), np.asarray(firsts, np.int64)
     return TrainingWindows(
-        np.asarray(users, np.int64), np.asarray(starts, np.int64), lengths, np.asarray(firsts, np.int64),
-        size_bucket(lengths, h),
+        np.asarray(users, np.int64), np.asarray(starts, np.int64), lengths, firsts,
+        size_bucket(lengths, h), size_bucket(lengths - firsts, h),
     )
 
 
 def epoch_batches(windows: TrainingWindows, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Window indices of each batch: windows of one bucket, shuffled within and across buckets."""
+    """Window indices of each batch: windows of one shape bucket, shuffled within and across buckets."""
     order = rng.permutation(len(windows))
-    order = order[np.argsort(windows.bucket[order], kind="stable")]
+    key = windows.shape_key
     batches = []
-    for bucket in np.unique(windows.bucket):
-        members = order[windows.bucket[order] == bucket]
+    for bucket in np.unique(key):
+        members = order[key[order] == bucket]
         batches += [members[lo : lo + batch_size] for lo in range(0, members.size, batch_size)]
     return [batches[i] for i in rng.permutation(len(batches))]
 
@@ -125,28 +130,36 @@ def epoch_batches(windows: TrainingWindows, batch_size: int, rng: np.random.Gene
 def training_batch(
     split: NextItemSplit, tables: HashTables, windows: TrainingWindows, chosen: np.ndarray,
     batch_size: int, negatives: int, sampler, rng: np.random.Generator,
-) -> tuple[RankerBatch, np.ndarray]:
-    """A padded batch of windows, 1 + `negatives` candidates per target position, and labels [B, C, A]."""
-    hb = int(windows.bucket[chosen].max())
+) -> tuple[RankerBatch, np.ndarray, CandidateBatch]:
+    """A padded batch of windows, 1 + `negatives` candidates per target position, labels [B, C, A],
+    and one negative per history position (for the history next-item loss)."""
+    hb, pb = int(windows.bucket[chosen].max()), int(windows.target_bucket[chosen].max())
     b, k = batch_size, negatives
     users = np.zeros(b, np.int64)
     history_rows = np.full((b, hb), -1, np.int64)
-    positions = np.full((b, hb), -1, np.int64)  # target positions of each window, -1 padding
+    positions = np.full((b, pb), -1, np.int64)  # target positions of each window, -1 padding
     for i, w in enumerate(chosen.tolist()):
         n, first = int(windows.length[w]), int(windows.first[w])
         users[i] = windows.user[w]
         history_rows[i, :n] = windows.start[w] + np.arange(n)
         positions[i, : n - first] = np.arange(first, n)
-    target = positions >= 0  # [B, Hb]
+    target = positions >= 0  # [B, Pb]
     target_rows = np.where(target, history_rows[np.arange(b)[:, None], np.maximum(positions, 0)], -1)
-    positive_items = np.where(target, split.sequences.item[np.maximum(target_rows, 0)], 0)  # [B, Hb]
-    owner = np.broadcast_to(users[:, None, None], (b, k, hb))
-    negative_items = np.where(target[:, None], sampler.draw(owner, rng), 0)  # [B, k, Hb]
-    candidates = np.concatenate([positive_items[:, None], negative_items], axis=1).reshape(b, -1)  # [B, (1+k)·Hb]
-    cutoff = np.tile(np.maximum(positions, 0), (1, 1 + k))  # [B, (1+k)·Hb]
-    labels = np.zeros((b, (1 + k) * hb, split.sequences.actions.shape[1]), np.int8)
-    labels[:, :hb] = np.where(target[..., None], split.sequences.actions[np.maximum(target_rows, 0)], 0)
-    return ranker_batch(split, tables, users, history_rows, candidates, cutoff), labels
+    positive_items = np.where(target, split.sequences.item[np.maximum(target_rows, 0)], 0)  # [B, Pb]
+    owner = np.broadcast_to(users[:, None, None], (b, k, pb))
+    negative_items = np.where(target[:, None], sampler.draw(owner, rng), 0)  # [B, k, Pb]
+    candidates = np.concatenate([positive_items[:, None], negative_items], axis=1).reshape(b, -1)  # [B, (1+k)·Pb]
+    cutoff = np.tile(np.maximum(positions, 0), (1, 1 + k))  # [B, (1+k)·Pb]
+    labels = np.zeros((b, (1 + k) * pb, split.sequences.actions.shape[1]), np.int8)
+    labels[:, :pb] = np.where(target[..., None], split.sequences.actions[np.maximum(target_rows, 0)], 0)
+    history_negatives = np.where(history_rows >= 0, sampler.draw(np.broadcast_to(users[:, None], (b, hb)), rng), 0)
+    negative_tokens = CandidateBatch(
+        post_hashes=tables.item[history_negatives],
+        author_hashes=tables.author[tables.item_author[history_negatives]],
+        surface=np.zeros(history_negatives.shape, np.int32),
+        cutoff=np.zeros(history_negatives.shape, np.int32),
+    )
+    return ranker_batch(split, tables, users, history_rows, candidates, cutoff), labels, negative_tokens
 
 
 def evaluation_batches(split: NextItemSplit, which: str, history_len: int, batch_size: int):

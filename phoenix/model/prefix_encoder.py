@@ -50,6 +50,7 @@ class PrefixEncoder(nnx.Module):
         self.history_proj = nnx.Linear(2 * k * e + 2 * e, d, **linear)
         self.blocks = nnx.List([TransformerBlock(config, rngs=rngs) for _ in range(config.num_layers)])
         self.final_norm = RMSNorm(d)
+        self.embed_dropout = nnx.Dropout(config.dropout_rate, rngs=rngs)
 
     def rotary(self, positions: jnp.ndarray) -> Rotary:  # positions [B, T]
         return Rotary.at(positions, self.config.head_dim, self.config.rope_base, self.config.history_len + 2)
@@ -71,7 +72,7 @@ class PrefixEncoder(nnx.Module):
             ],
             axis=-1,
         )
-        return jnp.concatenate([user, self.history_proj(history)], axis=1)  # [B, 1+H, D]
+        return self.embed_dropout(jnp.concatenate([user, self.history_proj(history)], axis=1))  # [B, 1+H, D]
 
     def run_prefix(self, batch: PrefixBatch) -> tuple[jnp.ndarray, list, list]:
         """Causal pass over user + history: hidden states [B, 1+H, D] and each layer's keys/values."""

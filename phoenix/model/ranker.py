@@ -64,7 +64,7 @@ class PhoenixRanker(PrefixEncoder):
             ],
             axis=-1,
         )
-        return self.candidate_proj(tokens)  # [B, C, D]
+        return self.embed_dropout(self.candidate_proj(tokens))  # [B, C, D]
 
     def __call__(
         self, batch: RankerBatch, candidate_post_keep: jnp.ndarray | None = None

@@ -180,10 +180,12 @@ class TransformerBlock(nnx.Module):
         self.ffn_in_norm = RMSNorm(d)
         self.ffn = GatedGeluFFN(config, rngs=rngs)
         self.ffn_out_norm = RMSNorm(d)
+        # Residual dropout (off by default; small real logs such as MovieLens need it). `model.eval()` disables it.
+        self.dropout = nnx.Dropout(config.dropout_rate, rngs=rngs)
 
     def _after_attention(self, x: jnp.ndarray, attn_out: jnp.ndarray) -> jnp.ndarray:
-        h = x + self.attn_out_norm(attn_out)
-        return h + self.ffn_out_norm(self.ffn(self.ffn_in_norm(h)))
+        h = x + self.dropout(self.attn_out_norm(attn_out))
+        return h + self.dropout(self.ffn_out_norm(self.ffn(self.ffn_in_norm(h))))
 
     def __call__(
         self,

@@ -1,0 +1,116 @@
+"""Real-log path at scale: a 300,000-interaction log (30,000 users, 25,000 items) on this CPU.
+
+Generates the log (`phoenix.logs.synthetic`), writes it as CSV, then measures
+in the same run, one JSON line each:
+
+* `load`: `load_interactions` (CSV parse, validation, id mapping, time sort)
+  and the next-item split with its 2 x 100 sampled negatives per user;
+* `baselines`: most-popular and co-occurrence, both splits;
+* `phoenix_epoch` / `sasrec_epoch`: one training epoch of each model with
+  the benchmark config (compilation included, so this is an upper bound),
+  plus one validation pass;
+* `projection`: the whole `benchmark-logs` run if every epoch cost the same
+  and training ran to `max_epochs` (early stopping only shortens it), as a
+  ratio to the 30-minute budget; peak resident memory as a ratio to 8 GiB.
+
+`--full` also runs `benchmark-logs` end to end and reports its wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from phoenix.config import CONFIG_DIR, load_config, replace  # noqa: E402
+from phoenix.logs.baselines import cooccurrence_scores, popular_scores  # noqa: E402
+from phoenix.logs.interactions import load_interactions  # noqa: E402
+from phoenix.logs.protocol import hit_and_ndcg, split_next_item  # noqa: E402
+from phoenix.logs.synthetic import synthetic_interactions  # noqa: E402
+
+BUDGET_S = 30 * 60
+MEMORY_BUDGET_GIB = 8.0
+
+
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
+
+
+def memory() -> dict:
+    peak = peak_rss_gib()
+    return {"peak_rss_gib": round(peak, 2), "peak_rss_vs_8gib": round(peak / MEMORY_BUDGET_GIB, 3)}
+
+
+def emit(record: dict) -> None:
+    print(json.dumps(record), flush=True)
+
+
+def one_epoch(config, split, which: str) -> tuple[float, float]:
+    """Seconds of one training epoch and of one validation pass (max_epochs=1, no early stop)."""
+    start = time.perf_counter()
+    if which == "phoenix":
+        from phoenix.logs.phoenix_training import train_phoenix_on_log
+
+        _, _, fit = train_phoenix_on_log(split, replace(config, logs={"max_epochs": 1}), progress=False)
+    else:
+        from phoenix.logs.sasrec_training import train_sasrec
+
+        _, fit = train_sasrec(split, replace(config, sasrec={"max_epochs": 1}).sasrec, progress=False)
+    return time.perf_counter() - start, fit.history[-1]["valid_ndcg@10"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(CONFIG_DIR / "logs.toml"))
+    parser.add_argument("--users", type=int, default=30_000)
+    parser.add_argument("--items", type=int, default=25_000)
+    parser.add_argument("--interactions", type=int, default=300_000)
+    parser.add_argument("--full", action="store_true", help="also run benchmark-logs end to end")
+    args = parser.parse_args()
+    config = load_config(args.config)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "log.csv"
+        pacsv.write_csv(synthetic_interactions(args.users, args.items, args.interactions, seed=0), path)
+        start = time.perf_counter()
+        log = load_interactions(path, config.logs, config.model.actions)
+        loaded = time.perf_counter() - start
+        split = split_next_item(log, config.logs.eval_negatives, config.logs.eval_seed)
+        load_s = time.perf_counter() - start
+        emit({"stage": "load", "interactions": len(log), "users": log.num_users, "items": log.num_items,
+              "read_s": round(loaded, 2), "read_and_split_s": round(load_s, 2),
+              "rows_per_s": round(len(log) / loaded)})
+        start = time.perf_counter()
+        counts = {name: hit_and_ndcg(fn(split, "test")) for name, fn in
+                  (("popular", popular_scores), ("cooccurrence", cooccurrence_scores))}
+        baselines_s = time.perf_counter() - start
+        emit({"stage": "baselines", "seconds": round(baselines_s, 2), "test": counts})
+        epochs = {}
+        for which in ("phoenix", "sasrec"):
+            seconds, ndcg = one_epoch(config, split, which)
+            epochs[which] = seconds
+            emit({"stage": f"{which}_epoch", "seconds": round(seconds, 2), "valid_ndcg@10_after_1": round(ndcg, 4)})
+        max_epochs = {"phoenix": config.logs.max_epochs, "sasrec": config.sasrec.max_epochs}
+        worst = load_s + baselines_s + sum(epochs[m] * max_epochs[m] for m in epochs)
+        emit({"stage": "projection", "max_epochs": max_epochs, "worst_case_s": round(worst),
+              "worst_case_vs_30min": round(worst / BUDGET_S, 3), **memory()})
+        if args.full:
+            from phoenix.logs.benchmark import run_log_benchmark
+
+            start = time.perf_counter()
+            report = run_log_benchmark(path, config, Path(tmp) / "out", progress=False, log=lambda _: None)
+            wall = time.perf_counter() - start
+            emit({"stage": "full_run", "seconds": round(wall), "vs_30min": round(wall / BUDGET_S, 3), **memory(),
+                  "test_ndcg@10": {k: round(v["test"]["ndcg@10"], 4) for k, v in report["models"].items()},
+                  "epochs": {k: v.get("epochs") for k, v in report["models"].items() if "epochs" in v}})
+
+
+if __name__ == "__main__":
+    main()

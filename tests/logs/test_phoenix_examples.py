@@ -1,0 +1,92 @@
+"""Phoenix's packed windows on a log: every position trained once, no target in its own input."""
+
+from __future__ import annotations
+
+import numpy as np
+from helpers import SMALL_MODEL, log_from_sequences
+
+from phoenix.logs.phoenix_examples import (
+    HashTables,
+    epoch_batches,
+    evaluation_batches,
+    size_bucket,
+    training_batch,
+    training_windows,
+)
+from phoenix.logs.protocol import split_next_item
+
+H = SMALL_MODEL.history_len  # 12: windows of 12 advancing by 6
+SEQUENCES = {1: list(range(1, 31)), 2: [40, 41, 42, 43], 3: [50, 51]}
+
+
+def _split():
+    return split_next_item(log_from_sequences(SEQUENCES, 80), negatives=10)
+
+
+def test_windows_train_every_training_position_exactly_once():
+    split = _split()
+    windows = training_windows(split, H)
+    for user in (1, 2, 3):
+        mine = np.flatnonzero(windows.user == user)
+        trained = []
+        for w in mine:
+            start = windows.start[w] - split.sequences.offsets[user - 1]
+            trained += list(range(start + windows.first[w], start + windows.length[w]))
+        assert sorted(trained) == list(range(split.train_len[user - 1]))
+        assert (windows.length[mine] <= H).all()
+    # User 1 trains 28 items: windows at 0, 6, 12 and 18 (the last one reaches item 28).
+    assert windows.length[windows.user == 1].tolist() == [12, 12, 12, 10]
+    assert size_bucket(np.array([1, 8, 9, 12, 100]), 12).tolist() == [8, 8, 12, 12, 12]
+
+
+def test_training_batch_candidates_see_only_earlier_items_and_negatives_are_not_training_items():
+    split = _split()
+    tables = HashTables.build(split, SMALL_MODEL)
+    windows = training_windows(split, H)
+    sampler = split.training_negatives()
+    rng = np.random.default_rng(0)
+    chosen = np.flatnonzero(windows.user == 1)[:2]
+    batch, labels, _ = training_batch(split, tables, windows, chosen, 4, 2, sampler, rng)
+    hb = int(windows.target_bucket[chosen].max())  # both windows train 12 and 6 targets: bucket 12
+    assert hb == 12 and batch.candidate_post_hashes.shape == (4, 3 * hb, SMALL_MODEL.num_hashes)
+    history_items = split.sequences.item[windows.start[chosen[1]] + np.arange(12)]  # window 2: items 7..18
+    np.testing.assert_array_equal(batch.history_post_hashes[1], tables.item[history_items])
+    # Positives: candidate j is history item j with cutoff j, i.e. it sees items 0..j-1 only.
+    first = int(windows.first[chosen[1]])
+    for j in range(first, 12):
+        np.testing.assert_array_equal(batch.candidate_post_hashes[1, j - first], tables.item[history_items[j]])
+        assert batch.candidate_cutoff[1, j - first] == j
+    positive_rows = windows.start[chosen[1]] + np.arange(first, 12)
+    np.testing.assert_array_equal(labels[1, : 12 - first], split.sequences.actions[positive_rows])
+    assert (labels[:, hb:] == 0).all()  # negatives carry no action
+    click = labels[..., 4]
+    assert click[0, :12].all() and click[1, : 12 - first].all() and not click[1, 12 - first : hb].any()
+    # Negatives (columns hb:) are items user 1 never trained on; padding rows have no candidates.
+    hashes_of_train = {tuple(tables.item[i]) for i in range(1, 29)}
+    for cand in batch.candidate_post_hashes[:2, hb:].reshape(-1, SMALL_MODEL.num_hashes):
+        if cand[0] != 0:
+            assert tuple(cand) not in hashes_of_train
+    assert not batch.candidate_valid[2:].any() and not batch.history_valid[2:].any()
+
+
+def test_epoch_batches_hold_one_bucket_each_and_cover_all_windows():
+    split = _split()
+    windows = training_windows(split, H)
+    batches = epoch_batches(windows, 2, np.random.default_rng(1))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(windows)))
+    assert all(np.unique(windows.shape_key[b]).size == 1 for b in batches)
+    # User 1's later windows train 6 targets each: a smaller target bucket than its first window.
+    assert windows.target_bucket[windows.user == 1].tolist() == [12, 8, 8, 8]
+
+
+def test_evaluation_history_ends_right_before_the_target():
+    split = _split()
+    for which, expected_last in (("valid", {1: 28, 2: 41}), ("test", {1: 29, 2: 42})):
+        for rows, users, history_rows, cand, cutoff in evaluation_batches(split, which, H, 4):
+            for i, r in enumerate(rows.tolist()):
+                user = int(split.eval_users[r])
+                assert users[i] == user
+                items = split.sequences.item[history_rows[i][history_rows[i] >= 0]]
+                assert items[-1] == expected_last[user] and items.size == min(H, split.history_len(which)[r])
+                assert cand[i, 0] == split.candidates(which)[r, 0] and (cutoff[i] == items.size).all()
+                assert cand[i, 0] not in items
