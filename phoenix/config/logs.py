@@ -32,7 +32,6 @@ class LogsConfig:
     batch_size: int = 32
     train_negatives: int = 4
     listwise_weight: float = 1.0
-    history_loss_weight: float = 0.0
     learning_rate: float = 1e-3
     warmup_steps: int = 100
     weight_decay: float = 0.01
@@ -52,7 +51,6 @@ class LogsConfig:
             _require(getattr(self, name) >= 1, f"logs.{name}", "must be at least 1")
         _require(self.learning_rate > 0, "logs.learning_rate", "must be positive")
         _require(self.listwise_weight >= 0, "logs.listwise_weight", "must be >= 0")
-        _require(self.history_loss_weight >= 0, "logs.history_loss_weight", "must be >= 0")
         _require(self.warmup_steps >= 0, "logs.warmup_steps", "must be >= 0")
         _require(self.weight_decay >= 0, "logs.weight_decay", "must be >= 0")
         _require(self.grad_clip_norm > 0, "logs.grad_clip_norm", "must be positive")

@@ -21,7 +21,7 @@ import numpy as np
 
 from phoenix.config import ModelConfig
 from phoenix.logs.protocol import NextItemSplit
-from phoenix.model.batch import CandidateBatch, RankerBatch, hash_table_ids
+from phoenix.model.batch import RankerBatch, hash_table_ids
 
 MIN_BUCKET = 8
 
@@ -130,9 +130,8 @@ def epoch_batches(windows: TrainingWindows, batch_size: int, rng: np.random.Gene
 def training_batch(
     split: NextItemSplit, tables: HashTables, windows: TrainingWindows, chosen: np.ndarray,
     batch_size: int, negatives: int, sampler, rng: np.random.Generator,
-) -> tuple[RankerBatch, np.ndarray, CandidateBatch]:
-    """A padded batch of windows, 1 + `negatives` candidates per target position, labels [B, C, A],
-    and one negative per history position (for the history next-item loss)."""
+) -> tuple[RankerBatch, np.ndarray]:
+    """A padded batch of windows, 1 + `negatives` candidates per target position, and labels [B, C, A]."""
     hb, pb = int(windows.bucket[chosen].max()), int(windows.target_bucket[chosen].max())
     b, k = batch_size, negatives
     users = np.zeros(b, np.int64)
@@ -152,14 +151,7 @@ def training_batch(
     cutoff = np.tile(np.maximum(positions, 0), (1, 1 + k))  # [B, (1+k)·Pb]
     labels = np.zeros((b, (1 + k) * pb, split.sequences.actions.shape[1]), np.int8)
     labels[:, :pb] = np.where(target[..., None], split.sequences.actions[np.maximum(target_rows, 0)], 0)
-    history_negatives = np.where(history_rows >= 0, sampler.draw(np.broadcast_to(users[:, None], (b, hb)), rng), 0)
-    negative_tokens = CandidateBatch(
-        post_hashes=tables.item[history_negatives],
-        author_hashes=tables.author[tables.item_author[history_negatives]],
-        surface=np.zeros(history_negatives.shape, np.int32),
-        cutoff=np.zeros(history_negatives.shape, np.int32),
-    )
-    return ranker_batch(split, tables, users, history_rows, candidates, cutoff), labels, negative_tokens
+    return ranker_batch(split, tables, users, history_rows, candidates, cutoff), labels
 
 
 def evaluation_batches(split: NextItemSplit, which: str, history_len: int, batch_size: int):

@@ -46,7 +46,7 @@ def test_training_batch_candidates_see_only_earlier_items_and_negatives_are_not_
     sampler = split.training_negatives()
     rng = np.random.default_rng(0)
     chosen = np.flatnonzero(windows.user == 1)[:2]
-    batch, labels, _ = training_batch(split, tables, windows, chosen, 4, 2, sampler, rng)
+    batch, labels = training_batch(split, tables, windows, chosen, 4, 2, sampler, rng)
     hb = int(windows.target_bucket[chosen].max())  # both windows train 12 and 6 targets: bucket 12
     assert hb == 12 and batch.candidate_post_hashes.shape == (4, 3 * hb, SMALL_MODEL.num_hashes)
     history_items = split.sequences.item[windows.start[chosen[1]] + np.arange(12)]  # window 2: items 7..18
