@@ -35,7 +35,8 @@ def test_interrupted_retrieval_run_resumes_to_the_same_parameters(tmp_path, micr
     train_retrieval(config, resumed, micro_world, progress=False)
     models = [build_two_tower(config.model, config.retrieval) for _ in range(2)]
     assert restore_params(straight / "retrieval", models[0]) == restore_params(resumed / "retrieval", models[1]) == 6
-    for x, y in zip(jax.tree.leaves(nnx.state(models[0])), jax.tree.leaves(nnx.state(models[1]))):
+    params = [nnx.state(m, nnx.Param) for m in models]
+    for x, y in zip(jax.tree.leaves(params[0]), jax.tree.leaves(params[1])):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
     logged = [json.loads(x)["step"] for x in (resumed / "retrieval" / "metrics.jsonl").read_text().splitlines()]
     assert logged == [2, 4, 6, 6]  # loss every 2 steps, validation at 6; nothing logged twice by the rerun

@@ -51,7 +51,7 @@ def test_interrupted_run_resumes_with_same_step_and_data(tmp_path, micro_world):
     a, _, step_a = load_model(straight)
     b, _, step_b = load_model(resumed)
     assert step_a == step_b == 12
-    for x, y in zip(jax.tree.leaves(nnx.state(a)), jax.tree.leaves(nnx.state(b))):
+    for x, y in zip(jax.tree.leaves(nnx.state(a, nnx.Param)), jax.tree.leaves(nnx.state(b, nnx.Param))):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
     logged = [json.loads(line)["step"] for line in (resumed / "metrics.jsonl").read_text().splitlines()]
     assert logged == sorted(logged) and len(logged) == len(set(logged)) + 1  # eval + loss share step 12
