@@ -4,7 +4,7 @@ One config system for the whole project: a TOML file has one table per section
 (`[model]`, `[world]`, `[train]`, ...), each read into a frozen dataclass.
 Unknown keys, wrong types and out-of-range values fail at load time with the
 offending `section.key` in the message, so a typo never silently falls back to
-a default. Nothing is loaded with pickle or eval: TOML only.
+a default. Configs are plain TOML: reading one never executes code.
 """
 
 from __future__ import annotations

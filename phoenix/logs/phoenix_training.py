@@ -33,6 +33,7 @@ from phoenix.logs.phoenix_examples import (
 )
 from phoenix.logs.protocol import NextItemSplit, hit_and_ndcg
 from phoenix.model.batch import RankerBatch
+from phoenix.model.dropout import without_dropout
 from phoenix.model.ranker import PhoenixRanker, build_ranker
 from phoenix.train.step import action_loss, make_optimizer
 
@@ -78,11 +79,10 @@ def phoenix_scores(
     model: PhoenixRanker, split: NextItemSplit, tables: HashTables, which: str, action: int
 ) -> np.ndarray:  # [E, 1+n]
     scores = np.zeros(split.candidates(which).shape, np.float32)
-    model.eval()  # no dropout
-    for rows, *inputs in evaluation_batches(split, which, model.config.history_len, EVAL_BATCH):
-        batch = ranker_batch(split, tables, *inputs)
-        scores[rows] = np.asarray(_action_logits(model, batch, action))[: rows.size]
-    model.train()
+    with without_dropout(model):
+        for rows, *inputs in evaluation_batches(split, which, model.config.history_len, EVAL_BATCH):
+            batch = ranker_batch(split, tables, *inputs)
+            scores[rows] = np.asarray(_action_logits(model, batch, action))[: rows.size]
     return scores
 
 

@@ -20,6 +20,7 @@ from flax import nnx
 from phoenix.config import SASRecConfig
 from phoenix.logs.early_stopping import FitResult, fit_with_early_stopping
 from phoenix.logs.protocol import NextItemSplit, hit_and_ndcg
+from phoenix.model.dropout import without_dropout
 from phoenix.model.sasrec import SASRec
 
 LENGTH_STEP = 32
@@ -63,18 +64,16 @@ def _score_next(model: SASRec, sequence, candidates) -> jnp.ndarray:
 
 def sasrec_scores(model: SASRec, split: NextItemSplit, which: str) -> np.ndarray:  # [E, 1+n]
     """Candidate logits after each eval user's history (training items, plus the valid item for test)."""
-    model.eval()
     history = left_padded(split, split.eval_users, split.history_len(which), model.config.max_len)
     candidates = split.candidates(which)
     out = []
-    for lo in range(0, history.size and history.shape[0], EVAL_BATCH):
-        rows = slice(lo, lo + EVAL_BATCH)
-        seq, cand = history[rows], candidates[rows]
-        pad = EVAL_BATCH - seq.shape[0]  # fixed batch shape: one compile per length
-        seq, cand = np.pad(seq, ((0, pad), (0, 0))), np.pad(cand, ((0, pad), (0, 0)), constant_values=1)
-        (seq,) = _cut(seq)
-        out.append(np.asarray(_score_next(model, seq, cand))[: EVAL_BATCH - pad])
-    model.train()
+    with without_dropout(model):
+        for lo in range(0, history.shape[0], EVAL_BATCH):
+            seq, cand = history[lo : lo + EVAL_BATCH], candidates[lo : lo + EVAL_BATCH]
+            pad = EVAL_BATCH - seq.shape[0]  # fixed batch shape: one compile per length
+            seq, cand = np.pad(seq, ((0, pad), (0, 0))), np.pad(cand, ((0, pad), (0, 0)), constant_values=1)
+            (seq,) = _cut(seq)
+            out.append(np.asarray(_score_next(model, seq, cand))[: EVAL_BATCH - pad])
     return np.concatenate(out)
 
 

@@ -180,7 +180,7 @@ class TransformerBlock(nnx.Module):
         self.ffn_in_norm = RMSNorm(d)
         self.ffn = GatedGeluFFN(config, rngs=rngs)
         self.ffn_out_norm = RMSNorm(d)
-        # Residual dropout (off by default; small real logs such as MovieLens need it). `model.eval()` disables it.
+        # Residual dropout (off by default); `without_dropout(model)` turns it off for scoring.
         self.dropout = nnx.Dropout(config.dropout_rate, rngs=rngs)
 
     def _after_attention(self, x: jnp.ndarray, attn_out: jnp.ndarray) -> jnp.ndarray:

@@ -9,6 +9,7 @@ from helpers import SMALL_MODEL, random_request
 
 from phoenix.logs.phoenix_training import listwise_loss
 from phoenix.model.batch import featurize
+from phoenix.model.dropout import without_dropout
 from phoenix.model.ranker import build_ranker
 
 
@@ -29,7 +30,9 @@ def test_dropout_acts_in_training_mode_only():
     batch = featurize(random_request(np.random.default_rng(0), config, batch=2, lengths=[5, 9]), config)
     first, second = np.asarray(model.score_candidates(batch)), np.asarray(model.score_candidates(batch))
     assert np.abs(first - second).max() > 1e-4  # a fresh dropout mask per call
-    model.eval()
-    cached, full = np.asarray(model.score_candidates(batch)), np.asarray(model(batch))
-    np.testing.assert_allclose(cached, np.asarray(model.score_candidates(batch)), atol=0)
+    with without_dropout(model):
+        cached, full = np.asarray(model.score_candidates(batch)), np.asarray(model(batch))
+        np.testing.assert_allclose(cached, np.asarray(model.score_candidates(batch)), atol=0)
     np.testing.assert_allclose(cached, full, atol=1e-4)  # both paths agree without dropout
+    after = np.asarray(model.score_candidates(batch))
+    assert np.abs(after - cached).max() > 1e-4  # dropout is back on after the block

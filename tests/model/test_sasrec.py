@@ -10,6 +10,7 @@ from helpers import log_from_sequences
 from phoenix.config import SASRecConfig
 from phoenix.logs.protocol import hit_and_ndcg, split_next_item
 from phoenix.logs.sasrec_training import sasrec_scores, train_sasrec
+from phoenix.model.dropout import without_dropout
 from phoenix.model.sasrec import SASRec, sasrec_causal_mask
 
 SMALL = SASRecConfig(hidden=16, num_blocks=2, num_heads=2, max_len=12, dropout=0.2, batch_size=16)
@@ -29,24 +30,25 @@ def test_causal_mask_sees_only_earlier_real_items_and_itself():
 
 def test_a_state_never_depends_on_later_items():
     model = SASRec(50, SMALL, rngs=nnx.Rngs(0))
-    model.eval()
     seq = np.array([[0, 0, 3, 7, 9, 11, 4, 8, 2, 5, 6, 1]])
     changed = seq.copy()
     changed[0, 8:] = [40, 41, 42, 43]
-    a, b = np.asarray(model.states(seq)), np.asarray(model.states(changed))
+    with without_dropout(model):
+        a, b = np.asarray(model.states(seq)), np.asarray(model.states(changed))
     np.testing.assert_allclose(a[:, :8], b[:, :8], atol=1e-5)
     assert np.abs(a[:, 8:] - b[:, 8:]).max() > 1e-3
 
 
 def test_cutting_left_padding_and_scoring_agree():
     model = SASRec(50, SMALL, rngs=nnx.Rngs(1))
-    model.eval()
     seq = np.array([[0, 0, 0, 0, 0, 0, 0, 0, 3, 7, 9, 11]])
-    full, cut = np.asarray(model.states(seq)), np.asarray(model.states(seq[:, -4:]))
-    np.testing.assert_allclose(full[:, -4:], cut, atol=1e-5)
     candidates = np.array([[1, 2, 3]])
+    with without_dropout(model):
+        full, cut = np.asarray(model.states(seq)), np.asarray(model.states(seq[:, -4:]))
+        scored = np.asarray(model.score_next(seq, candidates))[0]
+    np.testing.assert_allclose(full[:, -4:], cut, atol=1e-5)
     expected = np.einsum("d,cd->c", full[0, -1], np.asarray(model.item_embed(candidates))[0])
-    np.testing.assert_allclose(np.asarray(model.score_next(seq, candidates))[0], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(scored, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_sasrec_learns_a_chain():
