@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from phoenix.config.sections import TrainConfig, schedule_as_train_config
 from phoenix.config.validation import require as _require
+from phoenix.config.validation import require_at_least_one
 
 
 def _default_rating_actions() -> dict[str, tuple[float, ...]]:
@@ -45,15 +47,16 @@ class LogsConfig:
             field = f"logs.rating_actions.{action}"
             _require(len(bounds) == 2, field, f"expected [low, high] ratings, got {list(bounds)}")
             _require(bounds[0] <= bounds[1], field, f"low {bounds[0]} is above high {bounds[1]}")
-        _require(self.eval_negatives >= 1, "logs.eval_negatives", "must be at least 1")
         _require(self.min_interactions >= 3, "logs.min_interactions", "must be at least 3 (train, valid, test)")
-        for name in ("batch_size", "train_negatives", "max_epochs", "patience", "eval_every"):
-            _require(getattr(self, name) >= 1, f"logs.{name}", "must be at least 1")
-        _require(self.learning_rate > 0, "logs.learning_rate", "must be positive")
+        require_at_least_one(self, "logs", ("eval_negatives", "train_negatives", "max_epochs", "patience"))
         _require(self.listwise_weight >= 0, "logs.listwise_weight", "must be >= 0")
-        _require(self.warmup_steps >= 0, "logs.warmup_steps", "must be >= 0")
-        _require(self.weight_decay >= 0, "logs.weight_decay", "must be >= 0")
-        _require(self.grad_clip_norm > 0, "logs.grad_clip_norm", "must be positive")
+        self.optimizer_config(self.max_epochs)  # batch size, learning rate, warmup, decay: TrainConfig's rules
+
+    def optimizer_config(self, num_steps: int) -> TrainConfig:
+        """Phoenix's schedule on a log, once the number of steps (epochs × batches) is known."""
+        return schedule_as_train_config(
+            self, "logs", num_steps=num_steps, warmup_steps=min(self.warmup_steps, num_steps - 1)
+        )
 
     @property
     def actions_used(self) -> tuple[str, ...]:
@@ -81,10 +84,8 @@ class SASRecConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        positive = ("hidden", "num_blocks", "num_heads", "max_len", "batch_size", "max_epochs", "patience")
-        positive += ("eval_every",)
-        for name in positive:
-            _require(getattr(self, name) >= 1, f"sasrec.{name}", "must be at least 1")
+        sizes = ("hidden", "num_blocks", "num_heads", "max_len", "batch_size")
+        require_at_least_one(self, "sasrec", (*sizes, "max_epochs", "patience", "eval_every"))
         _require(self.hidden % self.num_heads == 0, "sasrec.hidden", "must be a multiple of sasrec.num_heads")
         _require(0 <= self.dropout < 1, "sasrec.dropout", "must be in [0, 1)")
         _require(self.learning_rate > 0, "sasrec.learning_rate", "must be positive")

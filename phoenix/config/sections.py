@@ -9,7 +9,7 @@ import dataclasses
 import math
 from pathlib import Path
 
-from phoenix.config.validation import ConfigError
+from phoenix.config.validation import ConfigError, require_at_least_one
 from phoenix.config.validation import require as _require
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "configs"
@@ -142,15 +142,27 @@ class TrainConfig:
     eval_examples: int = 512
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "num_steps", "checkpoint_every", "keep_checkpoints", "log_every"):
-            _require(getattr(self, name) >= 1, f"train.{name}", "must be at least 1")
-        _require(self.eval_every >= 1, "train.eval_every", "must be at least 1")
-        _require(self.eval_examples >= 1, "train.eval_examples", "must be at least 1")
+        counts = ("batch_size", "num_steps", "checkpoint_every", "keep_checkpoints", "log_every", "eval_every")
+        require_at_least_one(self, "train", (*counts, "eval_examples"))
         _require(self.learning_rate > 0, "train.learning_rate", "must be positive")
         _require(0 <= self.warmup_steps < self.num_steps, "train.warmup_steps", "must be in [0, num_steps)")
         _require(self.weight_decay >= 0, "train.weight_decay", "must be >= 0")
         _require(self.grad_clip_norm > 0, "train.grad_clip_norm", "must be positive")
         _require(0 <= self.post_id_dropout < 1, "train.post_id_dropout", "must be in [0, 1)")
+
+
+def schedule_as_train_config(section_config: object, section: str, **overrides: object) -> TrainConfig:
+    """The fields a section shares with `TrainConfig` (plus `overrides`) as a `TrainConfig`.
+
+    Every model's optimizer is built from one recipe and its schedule checked by one set of
+    rules; an error names the section's own key (`retrieval.warmup_steps`, not `train.`).
+    """
+    shared = {f.name for f in dataclasses.fields(TrainConfig)} & {f.name for f in dataclasses.fields(section_config)}
+    values = {name: getattr(section_config, name) for name in shared} | overrides
+    try:
+        return TrainConfig(**values)
+    except ConfigError as err:
+        raise ConfigError(str(err).replace("train.", f"{section}.", 1)) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,17 +196,12 @@ class RetrievalConfig:
     def __post_init__(self) -> None:
         _require(len(self.positive_actions) > 0, "retrieval.positive_actions", "needs at least one action")
         _require(0.001 <= self.temperature <= 10, "retrieval.temperature", "must be in [0.001, 10]")
-        for name in ("eval_users", "max_results", "search_block_scores"):
-            _require(getattr(self, name) >= 1, f"retrieval.{name}", "must be at least 1")
-        try:  # the schedule fields share TrainConfig's rules
-            self.optimizer_config()
-        except ConfigError as err:
-            raise ConfigError(str(err).replace("train.", "retrieval.", 1)) from None
+        require_at_least_one(self, "retrieval", ("eval_users", "max_results", "search_block_scores"))
+        self.optimizer_config()  # the schedule fields share TrainConfig's rules
 
     def optimizer_config(self) -> TrainConfig:
         """The schedule fields as a `TrainConfig`: one set of rules and one optimizer recipe for both models."""
-        shared = {f.name for f in dataclasses.fields(TrainConfig)} & {f.name for f in dataclasses.fields(self)}
-        return TrainConfig(**{name: getattr(self, name) for name in shared})
+        return schedule_as_train_config(self, "retrieval")
 
 
 @dataclasses.dataclass(frozen=True)

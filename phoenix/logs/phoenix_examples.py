@@ -22,6 +22,7 @@ import numpy as np
 from phoenix.config import ModelConfig
 from phoenix.logs.protocol import NextItemSplit
 from phoenix.model.batch import RankerBatch, hash_table_ids
+from phoenix.train.packing import half_overlapping_windows
 
 MIN_BUCKET = 8
 
@@ -100,20 +101,26 @@ class TrainingWindows:
 
 
 def training_windows(split: NextItemSplit, history_len: int) -> TrainingWindows:
-    h, step = history_len, max(1, history_len // 2)
+    h = history_len
     users, starts, lengths, firsts = [], [], [], []
     for user in np.flatnonzero(split.train_len > 0) + 1:
         n, base = int(split.train_len[user - 1]), int(split.sequences.offsets[user - 1])
-        for start in [0, *range(step, n - h + step, step)]:
+        for start, first in half_overlapping_windows(n, h):
             users.append(user)
             starts.append(base + start)
             lengths.append(min(h, n - start))
-            firsts.append(0 if start == 0 else h - step)
+            firsts.append(first)
     lengths, firsts = np.asarray(lengths, np.int64), np.asarray(firsts, np.int64)
     return TrainingWindows(
         np.asarray(users, np.int64), np.asarray(starts, np.int64), lengths, firsts,
         size_bucket(lengths, h), size_bucket(lengths - firsts, h),
     )
+
+
+def num_batches(windows: TrainingWindows, batch_size: int) -> int:
+    """Batches per epoch of `epoch_batches` (every shape bucket's last batch may be short)."""
+    _, counts = np.unique(windows.shape_key, return_counts=True)
+    return int((-(-counts // batch_size)).sum())
 
 
 def epoch_batches(windows: TrainingWindows, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:

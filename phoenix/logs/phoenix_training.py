@@ -21,12 +21,13 @@ import numpy as np
 from einops import rearrange
 from flax import nnx
 
-from phoenix.config import PhoenixConfig, TrainConfig
+from phoenix.config import PhoenixConfig
 from phoenix.logs.early_stopping import FitResult, fit_with_early_stopping
 from phoenix.logs.phoenix_examples import (
     HashTables,
     epoch_batches,
     evaluation_batches,
+    num_batches,
     ranker_batch,
     training_batch,
     training_windows,
@@ -96,14 +97,7 @@ def train_phoenix_on_log(
     if len(windows) == 0:
         raise ValueError("phoenix: the log has no training interactions")
     sampler = split.training_negatives()
-    steps_per_epoch = len(epoch_batches(windows, logs.batch_size, np.random.default_rng(0)))
-    total = logs.max_epochs * steps_per_epoch
-    schedule = TrainConfig(
-        batch_size=logs.batch_size, num_steps=total, learning_rate=logs.learning_rate,
-        warmup_steps=min(logs.warmup_steps, total - 1), weight_decay=logs.weight_decay,
-        grad_clip_norm=logs.grad_clip_norm,
-    )
-    optimizer = make_optimizer(model, schedule)
+    optimizer = make_optimizer(model, logs.optimizer_config(logs.max_epochs * num_batches(windows, logs.batch_size)))
     action = config.model.actions.index(logs.interaction_action)
 
     def run_epoch(epoch: int) -> float:

@@ -45,6 +45,17 @@ def user_event_groups(log: ImpressionLog, rows: np.ndarray) -> Iterator[tuple[in
         yield int(users[start]), order[start:end]
 
 
+def half_overlapping_windows(n: int, window: int) -> list[tuple[int, int]]:
+    """(start, first new position) of windows of `window` items over a sequence of n items.
+
+    Windows advance by window/2; each after the first exists only while it adds new items and
+    trains only its second half, so every position is trained exactly once and (except a
+    user's first items) with at least window/2 items of context before it.
+    """
+    step = max(1, window // 2)
+    return [(0, 0)] + [(start, window - step) for start in range(step, n - window + step, step)]
+
+
 def _windows(log: ImpressionLog, split: int, history_len: int, num_candidates: int):
     """Yield (user id, history event rows, candidate event rows, cutoffs) per window."""
     engaged = log.labels.any(axis=1)

@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 
 from phoenix.model.batch import RequestBatch
-from phoenix.train.packing import user_event_groups
+from phoenix.train.packing import half_overlapping_windows, user_event_groups
 from phoenix.world.generator import SPLITS
 from phoenix.world.io import ImpressionLog
 
@@ -75,14 +75,13 @@ def pack_retrieval_examples(
     """Windows over every user's engaged impressions up to and including `split`."""
     if split not in SPLITS:
         raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
-    h, step = history_len, max(1, history_len // 2)
+    h = history_len
     engaged = log.labels.any(axis=1) & (log.split <= SPLITS.index(split))
     positive = positive_mask(log, positive_actions)
     windows = []  # (user, rows, first target position)
     for user, rows in user_event_groups(log, np.flatnonzero(engaged)):
-        # Window k starts at k·step; after the first, one exists only while it adds new items.
-        for start in [0, *range(step, rows.size - h + step, step)]:
-            windows.append((user, rows[start : start + h], 0 if start == 0 else h - step))
+        for start, first in half_overlapping_windows(rows.size, h):
+            windows.append((user, rows[start : start + h], first))
     n, a = len(windows), len(log.actions)
     if n == 0:
         raise ValueError(f"split {split!r}: no engaged impressions to train retrieval on")

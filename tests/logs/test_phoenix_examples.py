@@ -9,6 +9,7 @@ from phoenix.logs.phoenix_examples import (
     HashTables,
     epoch_batches,
     evaluation_batches,
+    num_batches,
     size_bucket,
     training_batch,
     training_windows,
@@ -74,6 +75,7 @@ def test_epoch_batches_hold_one_bucket_each_and_cover_all_windows():
     windows = training_windows(split, H)
     batches = epoch_batches(windows, 2, np.random.default_rng(1))
     assert sorted(np.concatenate(batches).tolist()) == list(range(len(windows)))
+    assert len(batches) == num_batches(windows, 2)
     assert all(np.unique(windows.shape_key[b]).size == 1 for b in batches)
     # User 1's later windows train 6 targets each: a smaller target bucket than its first window.
     assert windows.target_bucket[windows.user == 1].tolist() == [12, 8, 8, 8]
