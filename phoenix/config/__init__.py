@@ -11,6 +11,7 @@ from phoenix.config.loading import (
     save_config,
 )
 from phoenix.config.logs import LogsConfig, SASRecConfig
+from phoenix.config.mesh import MeshConfig
 from phoenix.config.sections import (
     CONFIG_DIR,
     DEFAULT_ACTIONS,
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_ACTIONS",
     "ConfigError",
     "LogsConfig",
+    "MeshConfig",
     "ModelConfig",
     "PhoenixConfig",
     "PipelineConfig",

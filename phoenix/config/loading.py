@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from phoenix.config.logs import LogsConfig, SASRecConfig
+from phoenix.config.mesh import MeshConfig
 from phoenix.config.sections import (
     ModelConfig,
     PipelineConfig,
@@ -39,6 +40,7 @@ class PhoenixConfig:
     retrieval: RetrievalConfig = RetrievalConfig()
     logs: LogsConfig = LogsConfig()
     sasrec: SASRecConfig = SASRecConfig()
+    mesh: MeshConfig = MeshConfig()
 
     def __post_init__(self) -> None:
         for field, actions in (
@@ -47,6 +49,11 @@ class PhoenixConfig:
         ):
             unknown = [a for a in actions if a not in self.model.actions]
             _require(not unknown, field, f"{unknown} are not in model.actions")
+        _require(
+            self.model.table_row_multiple % self.mesh.model == 0,
+            "mesh.model",
+            f"must divide model.table_row_multiple ({self.model.table_row_multiple}) so table rows split evenly",
+        )
 
 
 _SECTIONS: dict[str, type] = {
@@ -57,6 +64,7 @@ _SECTIONS: dict[str, type] = {
     "retrieval": RetrievalConfig,
     "logs": LogsConfig,
     "sasrec": SASRecConfig,
+    "mesh": MeshConfig,
 }
 
 

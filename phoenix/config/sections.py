@@ -57,6 +57,9 @@ class ModelConfig:
     rope_base: float = 10_000.0
     compute_dtype: str = "float32"
     dropout_rate: float = 0.0
+    # Hashed tables get their rows rounded up to a multiple of this, so they split evenly over
+    # any `mesh.model` that divides it (the extra rows are never looked up).
+    table_row_multiple: int = 64
 
     def __post_init__(self) -> None:
         _require(len(self.actions) > 0, "model.actions", "needs at least one action")
@@ -80,6 +83,7 @@ class ModelConfig:
         _require(self.attn_logit_cap > 0, "model.attn_logit_cap", "must be positive")
         _require(self.rope_base > 1, "model.rope_base", "must be greater than 1")
         _require(0 <= self.dropout_rate < 1, "model.dropout_rate", "must be in [0, 1)")
+        _require(self.table_row_multiple >= 1, "model.table_row_multiple", "must be at least 1")
         _require(
             self.compute_dtype in ("float32", "bfloat16"),
             "model.compute_dtype",
@@ -89,6 +93,10 @@ class ModelConfig:
     @property
     def num_actions(self) -> int:
         return len(self.actions)
+
+    def table_rows(self, num_buckets: int) -> int:
+        """Rows allocated for a hashed table of `num_buckets` buckets."""
+        return -(-num_buckets // self.table_row_multiple) * self.table_row_multiple
 
     @property
     def ffn_dim(self) -> int:

@@ -16,19 +16,21 @@ from flax import nnx
 from phoenix.config import ModelConfig
 from phoenix.model.attention_mask import prefix_mask
 from phoenix.model.batch import PrefixBatch
+from phoenix.model.sharded_lookup import embedding_lookup
 from phoenix.model.transformer import RMSNorm, Rotary, TransformerBlock
 
 
 class HashedEmbedding(nnx.Module):
     """K hash rows of one id table, concatenated: [..., K] -> [..., K·E]."""
 
-    def __init__(self, num_buckets: int, dim: int, dtype: jnp.dtype, *, rngs: nnx.Rngs):
+    def __init__(self, num_rows: int, dim: int, dtype: jnp.dtype, *, rngs: nnx.Rngs):
         # Small init: a row no training id ever touched stays near zero, not noise.
         init = nnx.initializers.normal(stddev=0.02)
-        self.table = nnx.Embed(num_buckets, dim, dtype=dtype, embedding_init=init, rngs=rngs)
+        self.dtype = dtype
+        self.table = nnx.Embed(num_rows, dim, dtype=dtype, embedding_init=init, rngs=rngs)
 
     def __call__(self, hashes: jnp.ndarray) -> jnp.ndarray:  # [..., K] -> [..., K·E]
-        rows = self.table(hashes)  # [..., K, E]
+        rows = embedding_lookup(self.table.embedding.value.astype(self.dtype), hashes)  # [..., K, E]
         rows = jnp.where((hashes != 0)[..., None], rows, 0)  # bucket 0 is padding
         return rearrange(rows, "... k e -> ... (k e)")
 
@@ -40,9 +42,10 @@ class PrefixEncoder(nnx.Module):
         self.config = config
         e, k, d = config.embedding_dim, config.num_hashes, config.model_dim
         dtype = jnp.dtype(config.compute_dtype)
-        self.user_embed = HashedEmbedding(config.user_buckets, e, dtype, rngs=rngs)
-        self.post_embed = HashedEmbedding(config.post_buckets, e, dtype, rngs=rngs)
-        self.author_embed = HashedEmbedding(config.author_buckets, e, dtype, rngs=rngs)
+        rows = config.table_rows  # tables padded so their rows split evenly over a mesh
+        self.user_embed = HashedEmbedding(rows(config.user_buckets), e, dtype, rngs=rngs)
+        self.post_embed = HashedEmbedding(rows(config.post_buckets), e, dtype, rngs=rngs)
+        self.author_embed = HashedEmbedding(rows(config.author_buckets), e, dtype, rngs=rngs)
         self.action_embed = nnx.Linear(config.num_actions, e, use_bias=False, dtype=dtype, rngs=rngs)
         self.surface_embed = nnx.Embed(config.num_surfaces, e, dtype=dtype, rngs=rngs)
         linear = dict(use_bias=False, dtype=dtype, rngs=rngs)

@@ -56,8 +56,8 @@ class ItemTower(nnx.Module):
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
         e, k, d = config.embedding_dim, config.num_hashes, config.model_dim
         dtype = jnp.dtype(config.compute_dtype)
-        self.post_embed = HashedEmbedding(config.post_buckets, e, dtype, rngs=rngs)
-        self.author_embed = HashedEmbedding(config.author_buckets, e, dtype, rngs=rngs)
+        self.post_embed = HashedEmbedding(config.table_rows(config.post_buckets), e, dtype, rngs=rngs)
+        self.author_embed = HashedEmbedding(config.table_rows(config.author_buckets), e, dtype, rngs=rngs)
         self.hidden = nnx.Linear(2 * k * e, 2 * d, dtype=dtype, rngs=rngs)
         self.out = nnx.Linear(2 * d, d, dtype=dtype, rngs=rngs)
 

@@ -46,6 +46,12 @@ def save_checkpoint(
     )
 
 
+def restore_target(tree: Any) -> Any:
+    """Abstract arrays (shape, dtype, sharding) of `tree`: orbax restores each saved array straight
+    into that layout, so a checkpoint written on one mesh shape restores onto another."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), tree)
+
+
 def _restore_items(manager: ocp.CheckpointManager, step: int, items: dict[str, Any]) -> dict[str, Any]:
     path = Path(manager.directory) / str(step)
     try:
@@ -68,8 +74,8 @@ def restore_training_state(
         manager,
         step,
         {
-            "params": ocp.args.StandardRestore(nnx.to_pure_dict(params_state)),
-            "optimizer": ocp.args.StandardRestore(nnx.to_pure_dict(opt_state)),
+            "params": ocp.args.StandardRestore(restore_target(nnx.to_pure_dict(params_state))),
+            "optimizer": ocp.args.StandardRestore(restore_target(nnx.to_pure_dict(opt_state))),
             "progress": ocp.args.JsonRestore(),
         },
     )
@@ -142,7 +148,8 @@ def restore_params(directory: str | Path, model: nnx.Module, step: int | None = 
     if step is None:
         raise CheckpointError(f"{Path(directory) / 'checkpoints'}: no checkpoint found")
     params_state = nnx.state(model, nnx.Param)
-    restored = _restore_items(manager, step, {"params": ocp.args.StandardRestore(nnx.to_pure_dict(params_state))})
+    target = restore_target(nnx.to_pure_dict(params_state))
+    restored = _restore_items(manager, step, {"params": ocp.args.StandardRestore(target)})
     nnx.replace_by_pure_dict(params_state, restored["params"])
     nnx.update(model, params_state)
     manager.close()

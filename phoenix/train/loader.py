@@ -7,9 +7,13 @@ A background thread builds (and, given a sharding, places on the devices) up
 to `prefetch` batches ahead of the training step, so host work overlaps device
 work. Because rows depend only on (seed, step), a job restarted from the
 checkpoint of step s gets exactly the batches s, s+1, ... the uninterrupted
-job would have got: no example is seen twice or skipped. Under several
-processes (`jax.distributed`), process i takes its own contiguous share of
-each global batch, so the hosts together see the global batch once.
+job would have got: no example is seen twice or skipped.
+
+Under several processes (`jax.distributed`) every process holds only its own
+examples (it read only its own users' rows) and draws its share of each
+global batch, batch_size / process_count rows, from them with its own
+permutation stream (seed, epoch, process index). Each process's rows become
+its addressable shards of one global array, split over the mesh's `data` axis.
 """
 
 from __future__ import annotations
@@ -53,16 +57,21 @@ class BatchLoader:
         self.process_index, self.process_count = process_index, process_count
 
     def rows(self, step: int) -> np.ndarray:
-        """This process's example rows of step `step`."""
-        rows = batch_rows(self.num_examples, self.batch_size, self.seed, step)
-        return rows.reshape(self.process_count, -1)[self.process_index]
+        """This process's example rows (indices into its own examples) of step `step`."""
+        local_batch = self.batch_size // self.process_count
+        stream = None if self.process_count == 1 else self.process_index
+        return batch_rows(self.num_examples, local_batch, self.seed, step, stream)
+
+    def place(self, batch: Any) -> Any:
+        """This process's part of the global batch, as global arrays split by `sharding`."""
+        if self.sharding is None:
+            return batch
+        return jax.tree.map(lambda x: jax.make_array_from_process_local_data(self.sharding, x), batch)
 
     def _produce(self, out: queue.Queue, stop: threading.Event) -> None:
         try:
             for step in range(self.start_step, self.end_step):
-                batch = self.make_batch(self.rows(step))
-                if self.sharding is not None:
-                    batch = jax.device_put(batch, self.sharding)
+                batch = self.place(self.make_batch(self.rows(step)))
                 while not stop.is_set():
                     try:
                         out.put((step, batch), timeout=0.1)

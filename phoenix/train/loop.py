@@ -3,6 +3,12 @@
 Resumable: the latest orbax checkpoint restores parameters, optimizer and step,
 and the batch of every step is a fixed function of (seed, step), so a killed
 run picks up exactly where the checkpoint left it with the same data order.
+
+The same job runs on one CPU and on many hosts: the state lives on the
+`[mesh]` device mesh (`ShardedTrainer`), each process reads only its own
+users' impressions and feeds its share of every global batch, orbax writes
+and reads the sharded checkpoint from every process, and only process 0
+writes the world, the metrics log and the plot.
 """
 
 from __future__ import annotations
@@ -14,11 +20,10 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from phoenix.config import PhoenixConfig
+from phoenix.config import ConfigError, PhoenixConfig
 from phoenix.eval.evaluate import predict_examples
 from phoenix.eval.metrics import log_loss, roc_auc
 from phoenix.model.batch import featurize
-from phoenix.model.ranker import build_ranker
 from phoenix.train.checkpoint import (
     CheckpointError,
     checkpoint_manager,
@@ -28,11 +33,13 @@ from phoenix.train.checkpoint import (
     write_run_data_dir,
     write_workdir_config,
 )
+from phoenix.train.distributed import is_main_process, process_shard, sync_processes
 from phoenix.train.loader import BatchLoader
 from phoenix.train.metrics_log import MetricsLog
 from phoenix.train.packing import PackedExamples, pack_examples
+from phoenix.train.partitioning import batch_sharding, make_mesh
 from phoenix.train.plots import plot_training
-from phoenix.train.step import make_optimizer, train_step
+from phoenix.train.sharded_training import ShardedTrainer
 from phoenix.world.generator import generate_world
 from phoenix.world.io import ImpressionLog, read_impressions, read_metadata, write_world
 
@@ -57,21 +64,30 @@ def prepare_run(
     keeps its world), else a world generated from the config in WORKDIR/world.
     """
     workdir = Path(workdir).absolute()
-    workdir.mkdir(parents=True, exist_ok=True)
-    write_workdir_config(config, workdir)
     if data_dir is None:
         try:
             data_dir = read_run_data_dir(workdir)
         except CheckpointError:
             data_dir = workdir / "world"
-        if Path(data_dir) == workdir / "world":
-            data_dir = ensure_world(config, data_dir)
     data_dir = Path(data_dir).absolute()
-    write_run_data_dir(workdir, data_dir)
-    log = read_impressions(data_dir)
+    if is_main_process():  # one writer; the others wait at the barrier below
+        workdir.mkdir(parents=True, exist_ok=True)
+        write_workdir_config(config, workdir)
+        if data_dir == workdir / "world":
+            ensure_world(config, data_dir)
+        write_run_data_dir(workdir, data_dir)
+    sync_processes("phoenix-prepare-run")
+    log = read_impressions(data_dir, user_shard=process_shard())
     if log.actions != config.model.actions:
         raise ValueError(f"{data_dir}: world actions {log.actions} differ from model.actions {config.model.actions}")
     return workdir, data_dir, log
+
+
+def check_batch_fits_mesh(batch_size: int, data_axis: int) -> None:
+    """The global batch splits evenly over the data axis and over the processes feeding it."""
+    for parts, what in ((data_axis, "the mesh's data axis"), (jax.process_count(), "the processes")):
+        if batch_size % parts:
+            raise ConfigError(f"train.batch_size: {batch_size} does not split evenly over {what} ({parts})")
 
 
 def validation_metrics(model, config: PhoenixConfig, examples: PackedExamples) -> dict:
@@ -105,37 +121,47 @@ def train_and_evaluate(
     valid = pack_examples(log, "valid", mc.history_len, mc.num_candidates)
     valid = valid.take(np.random.default_rng(tc.seed).permutation(len(valid))[: tc.eval_examples])
 
-    model = build_ranker(mc, seed=tc.seed)
-    optimizer = make_optimizer(model, tc)
+    mesh = make_mesh(config.mesh)
+    check_batch_fits_mesh(tc.batch_size, mesh.shape["data"])
+    trainer = ShardedTrainer.for_ranker(mc, tc, mesh, config.mesh)
     manager = checkpoint_manager(workdir, keep=tc.keep_checkpoints)
+    model, optimizer = trainer.objects()
     restored = restore_training_state(manager, model, optimizer)
+    if restored:
+        trainer.load(model, optimizer)
     start = restored["step"] if restored else 0
-    metrics = MetricsLog(workdir / "metrics.jsonl", resume_step=start)
+    main = is_main_process()
+    metrics = MetricsLog(workdir / "metrics.jsonl", resume_step=start) if main else None
 
     dropout_root = jax.random.key(tc.seed)
     pending: list = []
     end = tc.num_steps if max_steps is None else min(tc.num_steps, start + max_steps)
     bar = tqdm(initial=start, total=tc.num_steps, disable=not progress, desc="train")
     loader = BatchLoader(lambda rows: (train_features.take(rows), train.labels[rows]),
-                         len(train), tc.batch_size, tc.seed, start, end)
+                         len(train), tc.batch_size, tc.seed, start, end, sharding=batch_sharding(mesh),
+                         process_index=jax.process_index(), process_count=jax.process_count())
     for step, (batch, labels) in loader:
         key = jax.random.fold_in(dropout_root, step)  # a function of the step: resumable
-        loss = train_step(model, optimizer, batch, labels, key, tc.post_id_dropout)
-        pending.append(loss)
+        pending.append(trainer.step(batch, labels, key))
         bar.update()
         done = step + 1
         if done % tc.log_every == 0 or done == tc.num_steps:
             loss = float(np.mean([float(x) for x in pending]))
             pending.clear()
-            metrics.write({"step": done, "loss": loss, "examples": done * tc.batch_size})
-            bar.set_postfix(loss=f"{loss:.4f}")
-        if done % tc.eval_every == 0 or done == tc.num_steps:
-            metrics.write({"step": done, **validation_metrics(model, config, valid)})
+            if main:
+                metrics.write({"step": done, "loss": loss, "examples": done * tc.batch_size})
+                bar.set_postfix(loss=f"{loss:.4f}")
+        # Validation needs the whole model on one host's view: single-process jobs only; a
+        # multi-host job is evaluated afterwards from its checkpoint (`phoenix eval`).
+        if (done % tc.eval_every == 0 or done == tc.num_steps) and jax.process_count() == 1:
+            metrics.write({"step": done, **validation_metrics(trainer.objects()[0], config, valid)})
         if done % tc.checkpoint_every == 0 or done == end:
-            save_checkpoint(manager, done, model, optimizer, {"step": done})
+            save_checkpoint(manager, done, *trainer.objects(), {"step": done})
     bar.close()
     manager.wait_until_finished()
     manager.close()
+    if not main:
+        return {}
     records = metrics.read()
     plot_training(records, workdir / "training.png")
     final = [r for r in records if "valid_auc" in r]

@@ -106,15 +106,17 @@ def pack_examples(log: ImpressionLog, split: str, history_len: int, num_candidat
     return PackedExamples(RequestBatch(**arrays), labels, impression_id)
 
 
-def batch_rows(num_examples: int, batch_size: int, seed: int, step: int) -> np.ndarray:
-    """Example rows of training step `step`: a fixed function of (seed, step).
+def batch_rows(num_examples: int, batch_size: int, seed: int, step: int, stream: int | None = None) -> np.ndarray:
+    """Example rows of training step `step`: a fixed function of (seed, step, stream).
 
     Each epoch is a fresh permutation seeded by (seed, epoch), so a resumed run
-    sees exactly the batches the uninterrupted run would have seen.
+    sees exactly the batches the uninterrupted run would have seen. `stream`
+    (a process index) gives each process its own permutations of its own examples.
     """
     per_epoch = max(1, num_examples // batch_size)
     epoch, offset = divmod(step, per_epoch)
-    perm = np.random.default_rng([seed, epoch]).permutation(num_examples)
+    entropy = [seed, epoch] if stream is None else [seed, epoch, stream]
+    perm = np.random.default_rng(entropy).permutation(num_examples)
     rows = perm[offset * batch_size : (offset + 1) * batch_size]
     if rows.size < batch_size:  # fewer examples than one batch: wrap around
         rows = np.resize(perm, batch_size)

@@ -40,15 +40,15 @@ def action_loss(
     return (losses * valid).sum() / denom
 
 
-@nnx.jit(static_argnames="post_id_dropout")
-def train_step(
+def update_step(
     model: PhoenixRanker,
     optimizer: nnx.Optimizer,
     batch: RankerBatch,
     labels: jnp.ndarray,  # [B, C, A]
     dropout_key: jax.Array,
     post_id_dropout: float = 0.0,
-) -> jnp.ndarray:
+) -> jnp.ndarray:  # scalar loss
+    """One optimizer step in place (not compiled): the body every training path compiles."""
     keep = jax.random.bernoulli(dropout_key, 1.0 - post_id_dropout, batch.candidate_cutoff.shape)  # [B, C]
 
     def loss_fn(m: PhoenixRanker) -> jnp.ndarray:
@@ -57,6 +57,9 @@ def train_step(
     loss, grads = nnx.value_and_grad(loss_fn)(model)
     optimizer.update(model, grads)
     return loss
+
+
+train_step = nnx.jit(update_step, static_argnames="post_id_dropout")
 
 
 @nnx.jit

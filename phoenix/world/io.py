@@ -144,14 +144,24 @@ def _column(table: pa.Table, name: str, path: Path) -> np.ndarray:
     return values.to_numpy()
 
 
-def read_impressions(world_dir: str | Path) -> ImpressionLog:
-    """Load the impressions of every split; a missing or bad file names itself."""
+def read_impressions(world_dir: str | Path, user_shard: tuple[int, int] = (0, 1)) -> ImpressionLog:
+    """Load the impressions of every split; a missing or bad file names itself.
+
+    `user_shard` (i, n) keeps only the users with user_id % n == i: in a
+    multi-host job host i keeps its own users' rows, every impression of a user
+    (so histories are whole) and no other host's.
+    """
+    index, count = user_shard
+    if not 0 <= index < count:
+        raise ValueError(f"user_shard: index {index} is not in [0, {count})")
     world_dir = Path(world_dir)
     actions = tuple(read_metadata(world_dir)["actions"])
     parts: dict[str, list[np.ndarray]] = {name: [] for name in (*ID_COLUMNS, "labels", "split")}
     for index, split in enumerate(SPLITS):
         path = world_dir / "impressions" / f"{split}.parquet"
         table = read_parquet(path, [*ID_COLUMNS, *actions])
+        if count > 1:
+            table = table.filter(pa.array(_column(table, "user_id", path) % count == index))
         for name in ID_COLUMNS:
             parts[name].append(_column(table, name, path).astype(np.int64))
         labels = np.stack([_column(table, a, path) for a in actions], axis=1)

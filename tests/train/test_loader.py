@@ -24,13 +24,21 @@ def test_batches_are_a_function_of_seed_and_step_and_resume_exactly():
     assert len(set(epoch.tolist())) == 96  # nothing twice within an epoch
 
 
-def test_processes_split_each_global_batch_without_overlap():
-    loaders = [BatchLoader(identity, 64, 8, 0, 0, 5, process_index=i, process_count=4) for i in range(4)]
+def test_each_process_draws_its_share_from_its_own_examples_and_resumes():
+    # 4 processes holding 40, 30, 20 and 10 examples of their own; global batch 8 = 2 per process.
+    sizes = (40, 30, 20, 10)
+    loaders = [BatchLoader(identity, n, 8, 0, 0, 40, process_index=i, process_count=4) for i, n in enumerate(sizes)]
     shares = [list(loader) for loader in loaders]
-    for step in range(5):
-        parts = [shares[i][step][1] for i in range(4)]
-        assert all(p.size == 2 for p in parts)
-        np.testing.assert_array_equal(np.concatenate(parts), batch_rows(64, 8, 0, step))
+    for i, n in enumerate(sizes):
+        rows = np.stack([r for _, r in shares[i]])  # [steps, 2]
+        assert rows.shape == (40, 2) and rows.min() >= 0 and rows.max() < n
+        per_epoch = n // 2
+        first_epoch = rows[:per_epoch].ravel()
+        assert len(set(first_epoch.tolist())) == per_epoch * 2  # no example twice within an epoch
+        resumed = list(BatchLoader(identity, n, 8, 0, 13, 40, process_index=i, process_count=4))
+        np.testing.assert_array_equal(np.stack([r for _, r in resumed]), rows[13:])
+    # processes draw from different permutation streams, not copies of one another
+    assert not np.array_equal(shares[0][0][1], shares[1][0][1]) or not np.array_equal(shares[0][1][1], shares[1][1][1])
     with pytest.raises(ValueError, match="batch_size: 10 does not split evenly over 4 processes"):
         BatchLoader(identity, 64, 10, 0, 0, 5, process_count=4)
 
