@@ -1,7 +1,7 @@
 """`phoenix` command line: thin wrappers over testable functions.
 
     phoenix world --config C --out DIR
-    phoenix train --config C --workdir DIR [--data DIR]
+    phoenix train --config C --workdir DIR [--data DIR] [--mesh DATAxMODEL]
     phoenix eval  --workdir DIR [--data DIR] [--split test] [--json]
     phoenix rank  --workdir DIR --user-file U.json --candidates-file C.json
     phoenix train-retrieval --config C --workdir DIR [--data DIR]
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from phoenix.config import CONFIG_DIR, ConfigError, load_config
+from phoenix.config import CONFIG_DIR, ConfigError, load_config, replace
 
 
 def _world(args: argparse.Namespace) -> int:
@@ -33,12 +33,25 @@ def _world(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mesh_override(text: str) -> dict:
+    """'DATAxMODEL' (e.g. '4x2'; DATA 0 = all devices left over) as a [mesh] override."""
+    try:
+        data, model = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"--mesh: expected DATAxMODEL such as 4x2, got {text!r}") from None
+    return {"data": data, "model": model}
+
+
 def _train(args: argparse.Namespace) -> int:
+    from phoenix.train.distributed import is_main_process
     from phoenix.train.loop import train_and_evaluate
 
     config = load_config(args.config)
-    result = train_and_evaluate(config, args.workdir, args.data)
-    print(json.dumps({"workdir": args.workdir, "valid_mean_auc": result.get("valid_mean_auc")}))
+    if args.mesh:
+        config = replace(config, mesh=_mesh_override(args.mesh))
+    result = train_and_evaluate(config, args.workdir, args.data, progress=is_main_process())
+    if is_main_process():
+        print(json.dumps({"workdir": args.workdir, "valid_mean_auc": result.get("valid_mean_auc")}))
     return 0
 
 
@@ -158,7 +171,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _benchmark_logs(args: argparse.Namespace) -> int:
-    from phoenix.config import replace
     from phoenix.logs.benchmark import MODELS, run_log_benchmark
 
     config = load_config(args.config)
@@ -217,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True)
     p.add_argument("--workdir", required=True)
     p.add_argument("--data", help="world directory (default: generate one in WORKDIR/world)")
+    p.add_argument("--mesh", help="device mesh DATAxMODEL overriding [mesh] (4x2; 0x4: all devices, tables on 4)")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("eval", help="evaluate against the oracle and a popularity baseline")
@@ -283,10 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.distributed:
-        import jax
+    from phoenix.train.distributed import initialize_from_environment
 
-        jax.distributed.initialize()
+    # A multi-host launch joins its job before anything touches a device.
+    initialize_from_environment(force=args.distributed)
     try:
         return args.func(args)
     except (ConfigError, ValueError, FileNotFoundError) as err:

@@ -45,6 +45,9 @@ def test_base_and_nano_shapes():
         ("[model\n", "not valid TOML"),
         ("[pipeline]\nweights_file = 'weights/nope.toml'\n", "pipeline.weights_file: .*nope.toml not found"),
         ("[pipeline]\ntop_k = 10\nresult_size = 20\n", "pipeline.result_size: must be in"),
+        ("[mesh]\nmodel = 0\n", "mesh.model: must be at least 1"),
+        ("[mesh]\nmodel = 3\n", r"mesh.model: must divide model.table_row_multiple \(64\)"),
+        ("[mesh]\nshard_transformer = 1\n", "mesh.shard_transformer: expected"),
     ],
 )
 def test_bad_configs_name_the_field_and_file(tmp_path, text, message):

@@ -45,12 +45,16 @@ def launcher_arguments(environ: Mapping[str, str]) -> dict | None:
     return None
 
 
-def initialize_from_environment(environ: Mapping[str, str] | None = None) -> bool:
-    """Join the multi-host job the launcher started, if any; returns whether this is one."""
+def initialize_from_environment(environ: Mapping[str, str] | None = None, force: bool = False) -> bool:
+    """Join the multi-host job the launcher started, if any; returns whether this is one.
+
+    `force` (`phoenix --distributed`) initialises even when no variable above is set, for
+    launchers JAX detects by other means (e.g. GKE); JAX then finds the job itself.
+    """
     arguments = launcher_arguments(os.environ if environ is None else environ)
-    if arguments is None:
+    if arguments is None and not force:
         return False
-    jax.distributed.initialize(**arguments)
+    jax.distributed.initialize(**(arguments or {}))
     return True
 
 

@@ -151,9 +151,9 @@ def read_impressions(world_dir: str | Path, user_shard: tuple[int, int] = (0, 1)
     multi-host job host i keeps its own users' rows, every impression of a user
     (so histories are whole) and no other host's.
     """
-    index, count = user_shard
-    if not 0 <= index < count:
-        raise ValueError(f"user_shard: index {index} is not in [0, {count})")
+    shard, count = user_shard
+    if not 0 <= shard < count:
+        raise ValueError(f"user_shard: index {shard} is not in [0, {count})")
     world_dir = Path(world_dir)
     actions = tuple(read_metadata(world_dir)["actions"])
     parts: dict[str, list[np.ndarray]] = {name: [] for name in (*ID_COLUMNS, "labels", "split")}
@@ -161,7 +161,7 @@ def read_impressions(world_dir: str | Path, user_shard: tuple[int, int] = (0, 1)
         path = world_dir / "impressions" / f"{split}.parquet"
         table = read_parquet(path, [*ID_COLUMNS, *actions])
         if count > 1:
-            table = table.filter(pa.array(_column(table, "user_id", path) % count == index))
+            table = table.filter(pa.array(_column(table, "user_id", path) % count == shard))
         for name in ID_COLUMNS:
             parts[name].append(_column(table, name, path).astype(np.int64))
         labels = np.stack([_column(table, a, path) for a in actions], axis=1)

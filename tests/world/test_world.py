@@ -81,6 +81,20 @@ def test_parquet_round_trip_and_oracle(world, tmp_path):
     np.testing.assert_allclose(got, world.impressions.truth[rows], rtol=1e-5)
 
 
+def test_hosts_read_disjoint_user_slices_that_cover_the_world(world, tmp_path):
+    write_world(world, tmp_path)
+    whole = read_impressions(tmp_path)
+    shards = [read_impressions(tmp_path, user_shard=(i, 3)) for i in range(3)]
+    users = [set(s.user_id.tolist()) for s in shards]
+    assert all(u for u in users) and not (users[0] & users[1] or users[0] & users[2] or users[1] & users[2])
+    assert sum(s.user_id.size for s in shards) == whole.user_id.size
+    for i, shard in enumerate(shards):  # every impression of a host's users, in the same time order
+        mine = whole.user_id % 3 == i
+        np.testing.assert_array_equal(shard.impression_id, whole.impression_id[mine])
+    with pytest.raises(ValueError, match="user_shard: index 3 is not in"):
+        read_impressions(tmp_path, user_shard=(3, 3))
+
+
 def test_missing_and_corrupt_files_are_named(world, tmp_path):
     with pytest.raises(WorldDataError, match="world.json"):
         read_impressions(tmp_path)

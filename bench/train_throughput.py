@@ -1,0 +1,181 @@
+"""Training throughput of the ranker on this machine's devices: examples/s and model FLOPs utilisation.
+
+Runs the real sharded training step (`ShardedTrainer`: the jit with explicit
+shardings that `phoenix train` runs) on synthetic packed examples of the
+config's shapes (full histories, every candidate slot used), on the `[mesh]`
+of the config or `--mesh DATAxMODEL`, and prints JSON lines:
+
+* `roofline`: the float32 (and on accelerators bfloat16) matmul rate measured
+  now, the baseline every ratio below is taken against;
+* `train_step`: its ratio to the plain single-device `nnx.jit` step (the
+  same update without a mesh, measured in this run: what the sharding
+  machinery costs or gains), compile seconds, median step ms, examples/s and candidate
+  impressions/s, the model FLOPs per step with the formula used, the achieved
+  FLOP/s, its fraction of the measured matmul rate (`of_matmul_roofline`) and,
+  where the device's peak is known (GPU, TPU, or this CPU's 380 GFLOP/s), the
+  model FLOPs utilisation `mfu` = model FLOP/s / (devices x peak FLOP/s).
+
+Model FLOPs count the matmuls the model performs, forward x 3 for training
+(backward = 2 x forward), whatever the masks make useless: the training path
+attends over all T = 1 + H + C tokens.
+
+    python bench/train_throughput.py [--config configs/base.toml] [--mesh 0x1] [--steps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.roofline import matmul_rate  # noqa: E402
+from phoenix.config import CONFIG_DIR, ModelConfig, load_config, replace  # noqa: E402
+from phoenix.model.batch import RequestBatch, featurize  # noqa: E402
+from phoenix.model.ranker import build_ranker  # noqa: E402
+from phoenix.train.loader import BatchLoader  # noqa: E402
+from phoenix.train.partitioning import batch_sharding, make_mesh  # noqa: E402
+from phoenix.train.sharded_training import ShardedTrainer  # noqa: E402
+from phoenix.train.step import make_optimizer, train_step  # noqa: E402
+
+# Dense peak FLOP/s per device by (device kind prefix, compute dtype); CPU: this machine's figure.
+PEAK_FLOPS = {
+    ("NVIDIA H100", "bfloat16"): 989e12, ("NVIDIA H100", "float32"): 67e12,
+    ("NVIDIA H200", "bfloat16"): 989e12, ("NVIDIA H200", "float32"): 67e12,
+    ("NVIDIA A100", "bfloat16"): 312e12, ("NVIDIA A100", "float32"): 19.5e12,
+    ("TPU v4", "bfloat16"): 275e12, ("TPU v5 lite", "bfloat16"): 197e12, ("TPU v5p", "bfloat16"): 459e12,
+    ("cpu", "float32"): 380e9,
+}
+
+FORMULA = (
+    "3 x B x [ per layer: T x 2D((Hq+2G)Dh + Hq Dh + 3F) + 4 T^2 Hq Dh ; "
+    "projections: 2KE D + H 2(2KE+2E) D + C 2(2KE+E) D + C 2 D A ], T = 1+H+C"
+)
+
+
+def model_flops_per_example(m: ModelConfig) -> float:
+    """Training FLOPs of one packed example (see FORMULA)."""
+    h, c, d, dh = m.history_len, m.num_candidates, m.model_dim, m.head_dim
+    ke, e, t = m.num_hashes * m.embedding_dim, m.embedding_dim, 1 + m.history_len + m.num_candidates
+    dense = 2 * d * ((m.num_q_heads + 2 * m.num_kv_heads) * dh + m.num_q_heads * dh + 3 * m.ffn_dim)
+    attention = 4 * t * t * m.num_q_heads * dh
+    layers = m.num_layers * (t * dense + attention)
+    projections = 2 * ke * d + h * 2 * (2 * ke + 2 * e) * d + c * 2 * (2 * ke + e) * d + c * 2 * d * m.num_actions
+    return 3.0 * (layers + projections)
+
+
+def synthetic_examples(m: ModelConfig, n: int, seed: int = 0):
+    """n packed examples with full histories and every candidate slot used; labels at ~5%."""
+    rng = np.random.default_rng(seed)
+    h, c = m.history_len, m.num_candidates
+    request = RequestBatch(
+        user_id=rng.integers(1, 10**6, n),
+        history_post_id=rng.integers(1, 10**7, (n, h)),
+        history_author_id=rng.integers(1, 10**5, (n, h)),
+        history_actions=(rng.random((n, h, m.num_actions)) < 0.1).astype(np.int8),
+        history_surface=rng.integers(0, 6, (n, h)),
+        candidate_post_id=rng.integers(1, 10**7, (n, c)),
+        candidate_author_id=rng.integers(1, 10**5, (n, c)),
+        candidate_surface=rng.integers(0, 6, (n, c)),
+        candidate_cutoff=np.sort(rng.integers(0, h + 1, (n, c)), axis=1).astype(np.int32),
+    )
+    return featurize(request, m), (rng.random((n, c, m.num_actions)) < 0.05).astype(np.int8)
+
+
+def peak_flops(device: jax.Device, dtype: str) -> float | None:
+    kind = "cpu" if device.platform == "cpu" else device.device_kind
+    return next((v for (prefix, dt), v in PEAK_FLOPS.items() if kind.startswith(prefix) and dt == dtype), None)
+
+
+def median_seconds(call, steps: int) -> float:
+    call()  # compile
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def unsharded_step_seconds(config, features, labels, steps: int) -> float:
+    """The baseline: the same update as a plain `nnx.jit` on the default device."""
+    model = build_ranker(config.model, seed=config.train.seed)
+    optimizer = make_optimizer(model, config.train)
+    rows = np.arange(config.train.batch_size) % len(labels)
+    batch, y, key = features.take(rows), labels[rows], jax.random.key(0)
+    return median_seconds(lambda: train_step(model, optimizer, batch, y, key).block_until_ready(), steps)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(CONFIG_DIR / "base.toml"))
+    parser.add_argument("--mesh", help="DATAxMODEL, overriding [mesh]")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, help="global batch (default: train.batch_size)")
+    args = parser.parse_args()
+
+    config = load_config(args.config)
+    if args.mesh:
+        data, model = (int(x) for x in args.mesh.lower().split("x"))
+        config = replace(config, mesh={"data": data, "model": model})
+    if args.batch_size:
+        config = replace(config, train={"batch_size": args.batch_size})
+    m, batch_size = config.model, config.train.batch_size
+    dtypes = ["float32"] + (["bfloat16"] if jax.default_backend() != "cpu" else [])
+    rates = {dt: matmul_rate(dt) for dt in dtypes}
+    for dt in dtypes:
+        print(json.dumps({**rates[dt], "backend": jax.default_backend(), "devices": jax.device_count()}), flush=True)
+
+    mesh = make_mesh(config.mesh)
+    trainer = ShardedTrainer.for_ranker(m, config.train, mesh, config.mesh)
+    local = batch_size // jax.process_count()
+    features, labels = synthetic_examples(m, 4 * local, seed=jax.process_index())
+    loader = BatchLoader(lambda rows: (features.take(rows), labels[rows]), 4 * local, batch_size, 0, 0,
+                         args.steps + 1, sharding=batch_sharding(mesh),
+                         process_index=jax.process_index(), process_count=jax.process_count())
+    key = jax.random.key(0)
+    times, compile_s = [], 0.0
+    for step, (batch, y) in loader:
+        start = time.perf_counter()
+        trainer.step(batch, y, key).block_until_ready()
+        if step == 0:
+            compile_s = time.perf_counter() - start  # first call: tracing + XLA compile + one step
+        else:
+            times.append(time.perf_counter() - start)
+    step_s = float(np.median(times))
+    baseline_s = unsharded_step_seconds(config, features, labels, args.steps) if jax.process_count() == 1 else None
+    flops = model_flops_per_example(m) * batch_size
+    achieved = flops / step_s
+    peak = peak_flops(jax.devices()[0], m.compute_dtype)
+    matmul = rates.get(m.compute_dtype, rates["float32"])["gflops"] * 1e9
+    print(json.dumps({
+        "bench": "train_step",
+        "config": Path(args.config).name,
+        "mesh": dict(mesh.shape),
+        "device_kind": jax.devices()[0].device_kind,
+        "compute_dtype": m.compute_dtype,
+        "batch_size": batch_size,
+        "candidates_per_example": m.num_candidates,
+        "unsharded_step_ms_median": None if baseline_s is None else round(baseline_s * 1e3, 2),
+        "speed_vs_unsharded_step": None if baseline_s is None else round(baseline_s / step_s, 3),
+        "compile_s": round(compile_s, 2),
+        "step_ms_median": round(step_s * 1e3, 2),
+        "examples_per_s": round(batch_size / step_s, 1),
+        "candidates_per_s": round(batch_size * m.num_candidates / step_s, 1),
+        "model_gflop_per_step": round(flops / 1e9, 3),
+        "model_flops_formula": FORMULA,
+        "achieved_gflops": round(achieved / 1e9, 2),
+        "of_matmul_roofline": round(achieved / (matmul * jax.local_device_count()), 4),
+        "mfu": None if peak is None else round(achieved / (peak * jax.device_count()), 4),
+        "peak_gflops_per_device": None if peak is None else peak / 1e9,
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
