@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.roofline import matmul_rate  # noqa: E402
 from phoenix.config import CONFIG_DIR, ModelConfig, load_config, replace  # noqa: E402
+from phoenix.config.mesh import mesh_flag  # noqa: E402
 from phoenix.model.batch import RequestBatch, featurize  # noqa: E402
 from phoenix.model.ranker import build_ranker  # noqa: E402
 from phoenix.train.loader import BatchLoader  # noqa: E402
@@ -122,8 +123,7 @@ def main() -> None:
 
     config = load_config(args.config)
     if args.mesh:
-        data, model = (int(x) for x in args.mesh.lower().split("x"))
-        config = replace(config, mesh={"data": data, "model": model})
+        config = replace(config, mesh=mesh_flag(args.mesh))
     if args.batch_size:
         config = replace(config, train={"batch_size": args.batch_size})
     m, batch_size = config.model, config.train.batch_size

@@ -33,22 +33,14 @@ def _world(args: argparse.Namespace) -> int:
     return 0
 
 
-def _mesh_override(text: str) -> dict:
-    """'DATAxMODEL' (e.g. '4x2'; DATA 0 = all devices left over) as a [mesh] override."""
-    try:
-        data, model = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"--mesh: expected DATAxMODEL such as 4x2, got {text!r}") from None
-    return {"data": data, "model": model}
-
-
 def _train(args: argparse.Namespace) -> int:
+    from phoenix.config.mesh import mesh_flag
     from phoenix.train.distributed import is_main_process
     from phoenix.train.loop import train_and_evaluate
 
     config = load_config(args.config)
     if args.mesh:
-        config = replace(config, mesh=_mesh_override(args.mesh))
+        config = replace(config, mesh=mesh_flag(args.mesh))
     result = train_and_evaluate(config, args.workdir, args.data, progress=is_main_process())
     if is_main_process():
         print(json.dumps({"workdir": args.workdir, "valid_mean_auc": result.get("valid_mean_auc")}))

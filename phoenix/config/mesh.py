@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from phoenix.config.validation import require
+from phoenix.config.validation import ConfigError, require
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,3 +39,12 @@ class MeshConfig:
             f"data {data} x model {self.model} = {data * self.model} devices, but {num_devices} are available",
         )
         return data, self.model
+
+
+def mesh_flag(text: str) -> dict[str, int]:
+    """A `--mesh DATAxMODEL` flag (e.g. '4x2'; DATA 0: every device left over) as a [mesh] override."""
+    try:
+        data, model = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"--mesh: expected DATAxMODEL such as 4x2, got {text!r}") from None
+    return {"data": data, "model": model}

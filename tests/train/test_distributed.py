@@ -1,6 +1,15 @@
 import pytest
 
+from phoenix.config import ConfigError
+from phoenix.config.mesh import mesh_flag
 from phoenix.train.distributed import launcher_arguments
+
+
+def test_mesh_flag():
+    assert mesh_flag("4x2") == {"data": 4, "model": 2}
+    assert mesh_flag("0X8") == {"data": 0, "model": 8}
+    with pytest.raises(ConfigError, match="--mesh: expected DATAxMODEL such as 4x2, got '4'"):
+        mesh_flag("4")
 
 
 def test_explicit_coordinator_variables_become_initialize_arguments():

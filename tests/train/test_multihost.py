@@ -37,7 +37,11 @@ def test_two_processes_train_one_sharded_model_and_checkpoint_it(tmp_path, micro
         command = [sys.executable, "-m", "phoenix.cli", "train", "--config", str(config_path),
                    "--workdir", str(workdir), "--data", str(micro_world)]
         procs.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    outputs = [p.communicate(timeout=600) for p in procs]
+    try:
+        outputs = [p.communicate(timeout=600) for p in procs]
+    finally:  # a hung peer (e.g. the other process failed to start) must not outlive the test
+        for p in procs:
+            p.kill()
     for p, (_, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-4000:]
     # Only process 0 reports and writes the metrics log; both took part in every step.
