@@ -84,10 +84,9 @@ def prepare_run(
 
 
 def check_batch_fits_mesh(batch_size: int, data_axis: int) -> None:
-    """The global batch splits evenly over the data axis and over the processes feeding it."""
-    for parts, what in ((data_axis, "the mesh's data axis"), (jax.process_count(), "the processes")):
-        if batch_size % parts:
-            raise ConfigError(f"train.batch_size: {batch_size} does not split evenly over {what} ({parts})")
+    """The global batch splits evenly over the mesh's data axis (`BatchLoader` checks the processes)."""
+    if batch_size % data_axis:
+        raise ConfigError(f"train.batch_size: {batch_size} does not split over the mesh's data axis ({data_axis})")
 
 
 def validation_metrics(model, config: PhoenixConfig, examples: PackedExamples) -> dict:
