@@ -48,6 +48,10 @@ def test_base_and_nano_shapes():
         ("[mesh]\nmodel = 0\n", "mesh.model: must be at least 1"),
         ("[mesh]\nmodel = 3\n", r"mesh.model: must divide model.table_row_multiple \(64\)"),
         ("[mesh]\nshard_transformer = 1\n", "mesh.shard_transformer: expected"),
+        ("[logs]\ncatalogue_weight = 1.0\n", "logs.catalogue_weight: .*needs model.sequence_match"),
+        ("[logs]\ntime_budget_s = -5\n", "logs.time_budget_s: must be >= 0"),
+        ("[sasrec]\ntime_budget_s = -1\n", "sasrec.time_budget_s: must be >= 0"),
+        ("[model]\nsequence_match = 'yes'\n", "model.sequence_match: expected true or false"),
     ],
 )
 def test_bad_configs_name_the_field_and_file(tmp_path, text, message):

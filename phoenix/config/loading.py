@@ -50,6 +50,11 @@ class PhoenixConfig:
             unknown = [a for a in actions if a not in self.model.actions]
             _require(not unknown, field, f"{unknown} are not in model.actions")
         _require(
+            not self.logs.catalogue_weight or self.model.sequence_match,
+            "logs.catalogue_weight",
+            "trains the match term, so it needs model.sequence_match = true",
+        )
+        _require(
             self.model.table_row_multiple % self.mesh.model == 0,
             "mesh.model",
             f"must divide model.table_row_multiple ({self.model.table_row_multiple}) so table rows split evenly",

@@ -34,6 +34,9 @@ class LogsConfig:
     batch_size: int = 32
     train_negatives: int = 4
     listwise_weight: float = 1.0
+    # Weight of the match term's softmax against a catalogue sample (needs model.sequence_match).
+    catalogue_weight: float = 0.0
+    catalogue_negatives: int = 2048
     learning_rate: float = 1e-3
     warmup_steps: int = 100
     weight_decay: float = 0.01
@@ -41,6 +44,7 @@ class LogsConfig:
     max_epochs: int = 100
     patience: int = 10
     eval_every: int = 1
+    time_budget_s: float = 0.0  # wall-clock training budget (0: none); see fit_with_early_stopping
 
     def __post_init__(self) -> None:
         for action, bounds in self.rating_actions.items():
@@ -50,6 +54,9 @@ class LogsConfig:
         _require(self.min_interactions >= 3, "logs.min_interactions", "must be at least 3 (train, valid, test)")
         require_at_least_one(self, "logs", ("eval_negatives", "train_negatives", "max_epochs", "patience"))
         _require(self.listwise_weight >= 0, "logs.listwise_weight", "must be >= 0")
+        _require(self.time_budget_s >= 0, "logs.time_budget_s", "must be >= 0 (0: no budget)")
+        _require(self.catalogue_weight >= 0, "logs.catalogue_weight", "must be >= 0")
+        _require(self.catalogue_negatives >= 1, "logs.catalogue_negatives", "must be at least 1")
         self.optimizer_config(self.max_epochs)  # batch size, learning rate, warmup, decay: TrainConfig's rules
 
     def optimizer_config(self, num_steps: int) -> TrainConfig:
@@ -82,6 +89,7 @@ class SASRecConfig:
     patience: int = 25
     eval_every: int = 5
     seed: int = 0
+    time_budget_s: float = 0.0  # wall-clock training budget (0: none), the same rule as Phoenix's
 
     def __post_init__(self) -> None:
         sizes = ("hidden", "num_blocks", "num_heads", "max_len", "batch_size")
@@ -89,3 +97,4 @@ class SASRecConfig:
         _require(self.hidden % self.num_heads == 0, "sasrec.hidden", "must be a multiple of sasrec.num_heads")
         _require(0 <= self.dropout < 1, "sasrec.dropout", "must be in [0, 1)")
         _require(self.learning_rate > 0, "sasrec.learning_rate", "must be positive")
+        _require(self.time_budget_s >= 0, "sasrec.time_budget_s", "must be >= 0 (0: no budget)")

@@ -57,6 +57,9 @@ class ModelConfig:
     rope_base: float = 10_000.0
     compute_dtype: str = "float32"
     dropout_rate: float = 0.0
+    # Adds to every action's logit a bilinear match of the user state at the candidate's cutoff
+    # with the candidate's post embedding (see `PhoenixRanker`); off keeps X's architecture.
+    sequence_match: bool = False
     # Hashed tables get their rows rounded up to a multiple of this, so they split evenly over
     # any `mesh.model` that divides it (the extra rows are never looked up).
     table_row_multiple: int = 64

@@ -63,7 +63,8 @@ def _run_phoenix(split: NextItemSplit, config: PhoenixConfig, progress: bool) ->
 def _trained_result(fit, scores: Callable[[str], object]) -> dict:
     result = {which: hit_and_ndcg(scores(which)) for which in ("valid", "test")}
     epochs = fit.history[-1]["epoch"] + 1  # trained epochs (validation may run every few)
-    return {**result, "best_epoch": fit.best_epoch + 1, "epochs": epochs, "history": fit.history}
+    return {**result, "best_epoch": fit.best_epoch + 1, "epochs": epochs, "stopped_by": fit.stopped_by,
+            "history": fit.history}
 
 
 RUNNERS = {

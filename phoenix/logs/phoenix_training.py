@@ -1,16 +1,23 @@
 """Training Phoenix on an interaction log and scoring the protocol's candidates.
 
-The model is the ranker unchanged (`PhoenixRanker`, hashed ids, candidate
-isolation). Training runs the prefix path (`score_candidates`): the history
-is encoded once causally and each candidate attends to its cutoff's prefix and
-itself, which equals the full path but costs C·H instead of (H+C)^2. The
-loss is the ranker's per-action sigmoid cross-entropy plus, on the
-`logs.interaction_action` head, a softmax cross-entropy of the true item
-against the negatives that share its cutoff (`logs.listwise_weight`; more
-negatives per position measured better on MovieLens: test NDCG@10 0.41 with
-1, 0.43 with 4, 0.45 with 8). The protocol ranks by that head's logit (did the
-user interact with this item next). AdamW with warmup and cosine decay, early stopping on validation
-NDCG@10.
+The model is the ranker (`PhoenixRanker`, hashed ids, candidate isolation),
+with the match term when `model.sequence_match` is on. Training runs the
+prefix path (`score_cached`): the history is encoded once causally and each
+candidate attends to its cutoff's prefix and itself, which equals the full
+path but costs C·H instead of (H+C)^2. The loss is the ranker's per-action
+sigmoid cross-entropy plus, on the `logs.interaction_action` head:
+
+* a softmax cross-entropy of the true item against the k negatives that share
+  its cutoff (`logs.listwise_weight`; more negatives measured better on
+  MovieLens, but each is a full candidate token through every layer);
+* a softmax of the match term against a catalogue sample shared by the batch
+  (`logs.catalogue_weight`): the whole catalogue when it has at most
+  `logs.catalogue_negatives` items. One dot product per item, so thousands of
+  negatives per position cost less than one more candidate token.
+
+The protocol ranks by that head's logit (did the user interact with this item
+next). AdamW with warmup and cosine decay, early stopping on validation
+NDCG@10 within `logs.time_budget_s`.
 """
 
 from __future__ import annotations
@@ -33,9 +40,9 @@ from phoenix.logs.phoenix_examples import (
     training_windows,
 )
 from phoenix.logs.protocol import NextItemSplit, hit_and_ndcg
-from phoenix.model.batch import RankerBatch
+from phoenix.model.batch import CandidateBatch, RankerBatch
 from phoenix.model.dropout import without_dropout
-from phoenix.model.ranker import PhoenixRanker, build_ranker
+from phoenix.model.ranker import PhoenixRanker, PrefixCache, build_ranker
 from phoenix.train.step import action_loss, make_optimizer
 
 EVAL_BATCH = 128
@@ -54,21 +61,61 @@ def listwise_loss(
     return -(log_p * weight).sum() / jnp.maximum(weight.sum(), 1.0)
 
 
-@nnx.jit(static_argnames=("groups", "action", "listwise_weight"))
+def catalogue_loss(
+    model: PhoenixRanker,
+    cache: PrefixCache,
+    positives: CandidateBatch,  # [B, P] the true items (group 0), with their cutoffs
+    valid: jnp.ndarray,  # [B, P]
+    catalogue: jnp.ndarray,  # [S, K] hashes of the catalogue sample shared by the batch
+    action: int,
+) -> jnp.ndarray:  # scalar
+    """Softmax cross-entropy of the match term: each true item against the whole catalogue sample.
+
+    The match is one dot product per (state, item), so scoring thousands of
+    items per position costs less than one more candidate token; a sample
+    item that is the true item itself (same hashes) is masked out.
+    """
+    b, p = positives.cutoff.shape
+    queries = jnp.take_along_axis(cache.match[:, :, action], positives.cutoff[..., None], axis=1)  # [B, P, K·E]
+    target = jnp.einsum("bpn,bpn->bp", queries, model.candidate_posts(positives))  # [B, P]
+    others = jnp.einsum("bpn,sn->bps", queries, model.post_embed(catalogue))  # [B, P, S]
+    same = jnp.all(positives.post_hashes[:, :, None, :] == catalogue[None, None], axis=-1)  # [B, P, S]
+    logits = jnp.concatenate([target[..., None], jnp.where(same, -1e9, others)], axis=-1)  # [B, P, 1+S]
+    nll = jax.nn.logsumexp(logits.astype(jnp.float32), axis=-1) - target  # [B, P]
+    weight = valid.astype(jnp.float32)
+    return (nll * weight).sum() / jnp.maximum(weight.sum(), 1.0)
+
+
+@nnx.jit(static_argnames=("groups", "action", "listwise_weight", "catalogue_weight"))
 def phoenix_log_train_step(
     model: PhoenixRanker, optimizer: nnx.Optimizer, batch: RankerBatch, labels: jnp.ndarray,
-    groups: int, action: int, listwise_weight: float,
+    catalogue: jnp.ndarray, groups: int, action: int, listwise_weight: float, catalogue_weight: float,
 ) -> jnp.ndarray:
     def loss_fn(m: PhoenixRanker) -> jnp.ndarray:
-        logits = m.score_candidates(batch)  # [B, C, A]
+        cache = m.encode_prefix(batch.prefix)
+        logits = m.score_cached(cache, batch.candidates)  # [B, C, A]
         loss = action_loss(logits, labels, batch.candidate_valid)
         if listwise_weight:
             loss = loss + listwise_weight * listwise_loss(logits[..., action], batch.candidate_valid, groups)
+        if catalogue_weight:
+            p = batch.candidate_valid.shape[1] // groups
+            positives = jax.tree.map(lambda x: x[:, :p], batch.candidates)
+            valid = batch.candidate_valid[:, :p]
+            loss = loss + catalogue_weight * catalogue_loss(m, cache, positives, valid, catalogue, action)
         return loss
 
     loss, grads = nnx.value_and_grad(loss_fn)(model)
     optimizer.update(model, grads)
     return loss
+
+
+def catalogue_sample(
+    tables: HashTables, num_items: int, size: int, rng: np.random.Generator
+) -> np.ndarray:  # [min(size, I), K]
+    """The whole catalogue when it has at most `size` items, else `size` uniform items without replacement."""
+    if num_items <= size:
+        return tables.item[1:]
+    return tables.item[1 + rng.choice(num_items, size, replace=False)]
 
 
 @nnx.jit(static_argnames="action")
@@ -107,13 +154,15 @@ def train_phoenix_on_log(
             batch, labels = training_batch(
                 split, tables, windows, chosen, logs.batch_size, logs.train_negatives, sampler, rng
             )
+            catalogue = catalogue_sample(tables, split.num_items, logs.catalogue_negatives, rng)
             losses.append(phoenix_log_train_step(
-                model, optimizer, batch, labels, 1 + logs.train_negatives, action, logs.listwise_weight
+                model, optimizer, batch, labels, catalogue, 1 + logs.train_negatives, action,
+                logs.listwise_weight, logs.catalogue_weight,
             ))
         return float(np.mean(np.asarray(losses)))
 
     fit = fit_with_early_stopping(
         model, run_epoch, lambda: hit_and_ndcg(phoenix_scores(model, split, tables, "valid", action)),
-        logs.max_epochs, logs.patience, "phoenix", progress, logs.eval_every,
+        logs.max_epochs, logs.patience, "phoenix", progress, logs.eval_every, logs.time_budget_s,
     )
     return model, tables, fit

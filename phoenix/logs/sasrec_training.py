@@ -103,6 +103,6 @@ def train_sasrec(split: NextItemSplit, config: SASRecConfig, progress: bool = Tr
 
     fit = fit_with_early_stopping(
         model, run_epoch, lambda: hit_and_ndcg(sasrec_scores(model, split, "valid")),
-        config.max_epochs, config.patience, "sasrec", progress, config.eval_every,
+        config.max_epochs, config.patience, "sasrec", progress, config.eval_every, config.time_budget_s,
     )
     return model, fit

@@ -4,7 +4,17 @@ Read top to bottom:
 1. embed ids with K hash tables each and project every token to model_dim;
 2. build the candidate-isolation mask and positions;
 3. run the Grok-1 blocks, a final RMSNorm, and unembed the candidate rows to
-   one logit per action (sigmoid gives P(action)).
+   one logit per action (sigmoid gives P(action));
+4. optionally (`model.sequence_match`) add, per action, the match of the
+   user state at the candidate's cutoff (the prefix's last visible token,
+   after the final norm) with the candidate's post embedding.
+
+Why the match term: a candidate token reaches the history only through
+attention, a target-aware reading that learns item-to-item relations slowly.
+The match is SASRec's and the two-tower's inductive bias, one user state
+dotted with every item's embedding, which generalises across items and can be
+trained cheaply against the whole catalogue (`phoenix.logs` does). It reads
+only the prefix and the candidate itself, so candidate isolation holds.
 
 No hand-made features: everything the model knows comes from ids, the actions
 the user took on history items, and the product surface.
@@ -13,6 +23,7 @@ the user took on history items, and the product surface.
 from __future__ import annotations
 
 import jax.numpy as jnp
+from einops import rearrange
 from flax import nnx, struct
 
 from phoenix.config import ModelConfig
@@ -32,6 +43,7 @@ class PrefixCache:
     keys: jnp.ndarray  # [L, B, 1+H, G, Dh]
     values: jnp.ndarray  # [L, B, 1+H, G, Dh]
     history_valid: jnp.ndarray  # [B, H]
+    match: jnp.ndarray | None = None  # [B, 1+H, A, K·E] match queries (model.sequence_match only)
 
 
 class PhoenixRanker(PrefixEncoder):
@@ -43,11 +55,13 @@ class PhoenixRanker(PrefixEncoder):
         linear = dict(use_bias=False, dtype=jnp.dtype(config.compute_dtype), rngs=rngs)
         self.candidate_proj = nnx.Linear(2 * k * e + e, d, **linear)
         self.unembed = nnx.Linear(d, config.num_actions, **linear)
+        if config.sequence_match:
+            self.match_proj = nnx.Linear(d, config.num_actions * k * e, **linear)
 
-    def embed_candidates(
+    def candidate_posts(
         self, candidates: CandidateBatch, post_keep: jnp.ndarray | None = None
-    ) -> jnp.ndarray:  # [B, C, D]
-        """One token per candidate.
+    ) -> jnp.ndarray:  # [B, C, K·E]
+        """Post-id embeddings of the candidates.
 
         `post_keep` [B, C] zeroes the post-id embedding of dropped candidates
         (training only): fresh posts at serving time have untrained post ids,
@@ -56,6 +70,32 @@ class PhoenixRanker(PrefixEncoder):
         posts = self.post_embed(candidates.post_hashes)  # [B, C, K·E]
         if post_keep is not None:
             posts = posts * post_keep[..., None].astype(posts.dtype)
+        return posts
+
+    def match_queries(self, prefix_states: jnp.ndarray) -> jnp.ndarray | None:  # [B, 1+H, A, K·E]
+        """Per prefix position and action, the vector a candidate's post embedding is dotted with."""
+        if not self.config.sequence_match:
+            return None
+        queries = self.match_proj(self.final_norm(prefix_states))  # [B, 1+H, A·K·E]
+        return rearrange(queries, "b s (a n) -> b s a n", a=self.config.num_actions)
+
+    def match_logits(
+        self, match: jnp.ndarray | None, posts: jnp.ndarray, cutoff: jnp.ndarray
+    ) -> jnp.ndarray | float:  # [B, C, A], or 0.0 without sequence_match
+        """The match term: the query at each candidate's cutoff (its last visible prefix token) · its post."""
+        if match is None:
+            return 0.0
+        b, c = cutoff.shape
+        at = jnp.take_along_axis(match, cutoff.reshape(b, c, 1, 1), axis=1)  # [B, C, A, K·E]
+        return jnp.einsum("bcan,bcn->bca", at, posts).astype(jnp.float32)
+
+    def embed_candidates(
+        self, candidates: CandidateBatch, post_keep: jnp.ndarray | None = None
+    ) -> jnp.ndarray:  # [B, C, D]
+        """One token per candidate (post, author, surface); see `candidate_posts` for `post_keep`."""
+        return self.candidate_tokens(candidates, self.candidate_posts(candidates, post_keep))
+
+    def candidate_tokens(self, candidates: CandidateBatch, posts: jnp.ndarray) -> jnp.ndarray:  # [B, C, D]
         tokens = jnp.concatenate(
             [
                 posts,
@@ -71,29 +111,33 @@ class PhoenixRanker(PrefixEncoder):
     ) -> jnp.ndarray:  # [B, C, A] logits
         """Full-sequence path (training): one attention over user + history + candidates."""
         h = batch.history_post_hashes.shape[1]
+        posts = self.candidate_posts(batch.candidates, candidate_post_keep)  # [B, C, K·E]
         x = jnp.concatenate(
-            [self.embed_prefix(batch.prefix), self.embed_candidates(batch.candidates, candidate_post_keep)], axis=1
+            [self.embed_prefix(batch.prefix), self.candidate_tokens(batch.candidates, posts)], axis=1
         )  # [B, T, D]
         mask = candidate_isolation_mask(batch.history_valid, batch.candidate_valid, batch.candidate_cutoff)
         rope = self.rotary(token_positions(h, batch.candidate_cutoff))  # tables for [B, T]
         for block in self.blocks:
             x, _, _ = block(x, rope, mask)  # [B, T, D]
         candidates = self.final_norm(x[:, 1 + h :])  # [B, C, D]
-        return self.unembed(candidates).astype(jnp.float32)  # [B, C, A]
+        logits = self.unembed(candidates).astype(jnp.float32)  # [B, C, A]
+        return logits + self.match_logits(self.match_queries(x[:, : 1 + h]), posts, batch.candidate_cutoff)
 
     def encode_prefix(self, batch: PrefixBatch) -> PrefixCache:
         """Run user + history once and keep every layer's keys and values."""
-        _, keys, values = self.run_prefix(batch)  # per layer [B, 1+H, G, Dh]
-        return PrefixCache(jnp.stack(keys), jnp.stack(values), batch.history_valid)
+        states, keys, values = self.run_prefix(batch)  # [B, 1+H, D]; per layer [B, 1+H, G, Dh]
+        return PrefixCache(jnp.stack(keys), jnp.stack(values), batch.history_valid, self.match_queries(states))
 
     def score_cached(self, cache: PrefixCache, candidates: CandidateBatch) -> jnp.ndarray:  # [B, C, A]
         """Logits of candidates against a cached prefix: cost linear in C, no candidate sees another."""
-        x = self.embed_candidates(candidates)  # [B, C, D]
+        posts = self.candidate_posts(candidates)  # [B, C, K·E]
+        x = self.candidate_tokens(candidates, posts)  # [B, C, D]
         rope = self.rotary(candidates.cutoff + 1)  # every candidate sits right after its cutoff
         sees = candidate_prefix_mask(cache.history_valid, candidates.cutoff)  # [B, C, 1+H]
         for layer, block in enumerate(self.blocks):
             x = block.candidates(x, rope, cache.keys[layer], cache.values[layer], sees)  # [B, C, D]
-        return self.unembed(self.final_norm(x)).astype(jnp.float32)  # [B, C, A]
+        logits = self.unembed(self.final_norm(x)).astype(jnp.float32)  # [B, C, A]
+        return logits + self.match_logits(cache.match, posts, candidates.cutoff)
 
     def score_candidates(self, batch: RankerBatch) -> jnp.ndarray:  # [B, C, A] logits
         """Prefix path (serving, evaluation): equal to `__call__`, linear in the candidates.

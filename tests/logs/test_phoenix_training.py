@@ -1,13 +1,17 @@
-"""Phoenix's training pieces on logs: the listwise loss by hand, and dropout only while training."""
+"""Phoenix's training pieces on logs: the listwise and catalogue losses by hand, the catalogue
+sample, and dropout only while training."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from helpers import SMALL_MODEL, random_request
 
-from phoenix.logs.phoenix_training import listwise_loss
+from phoenix.logs.phoenix_examples import HashTables
+from phoenix.logs.phoenix_training import catalogue_loss, catalogue_sample, listwise_loss
 from phoenix.model.batch import featurize
 from phoenix.model.dropout import without_dropout
 from phoenix.model.ranker import build_ranker
@@ -36,3 +40,42 @@ def test_dropout_acts_in_training_mode_only():
     np.testing.assert_allclose(cached, full, atol=1e-4)  # both paths agree without dropout
     after = np.asarray(model.score_candidates(batch))
     assert np.abs(after - cached).max() > 1e-4  # dropout is back on after the block
+
+
+def test_catalogue_loss_is_the_softmax_of_the_match_term_with_the_true_item_masked():
+    config = dataclasses.replace(SMALL_MODEL, sequence_match=True)
+    model = build_ranker(config, seed=3)
+    batch = featurize(random_request(np.random.default_rng(4), config, batch=2, candidates=3, lengths=[6, 2]), config)
+    cache = model.encode_prefix(batch.prefix)
+    positives, valid = batch.candidates, jnp.array([[True, True, False], [True, True, True]])
+    others = featurize(random_request(np.random.default_rng(5), config, batch=1, candidates=5), config)
+    catalogue = jnp.asarray(others.candidate_post_hashes[0])  # [5, K]
+    action = 1
+    # By hand: the match logit of the true item against each catalogue item's.
+    queries = np.asarray(cache.match)[np.arange(2)[:, None], np.asarray(positives.cutoff), action]  # [B, P, K·E]
+    target = np.einsum("bpn,bpn->bp", queries, np.asarray(model.post_embed(positives.post_hashes)))
+    rest = np.einsum("bpn,sn->bps", queries, np.asarray(model.post_embed(catalogue)))
+    nll = np.log(np.exp(target) + np.exp(rest).sum(-1)) - target  # [B, P]
+    expected = nll[np.asarray(valid)].mean()
+    loss = float(catalogue_loss(model, cache, positives, valid, catalogue, action))
+    assert loss == pytest.approx(expected, rel=1e-5)
+    # A catalogue holding a true item scores it once, as the target: the duplicate is masked.
+    with_duplicate = jnp.concatenate([catalogue, positives.post_hashes[1, :1]], axis=0)
+    duplicate_free = float(catalogue_loss(model, cache, positives, jnp.array([[False] * 3, [True, False, False]]),
+                                          catalogue, action))
+    duplicated = float(catalogue_loss(model, cache, positives, jnp.array([[False] * 3, [True, False, False]]),
+                                      with_duplicate, action))
+    assert duplicated == pytest.approx(duplicate_free, rel=1e-6)
+
+
+def test_catalogue_sample_is_the_whole_catalogue_or_distinct_uniform_items():
+    hashes = np.arange(11 * 2).reshape(11, 2)  # row 0 is padding, items 1..10
+    tables = HashTables(user=hashes[:1], item=hashes, author=hashes[:1], item_author=np.zeros(11, np.int64))
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(catalogue_sample(tables, 10, 16, rng), hashes[1:])
+    drawn = np.concatenate([catalogue_sample(tables, 10, 4, rng) for _ in range(200)])
+    rows = drawn[:, 0] // 2
+    assert rows.min() >= 1 and rows.max() <= 10  # never the padding row
+    assert all(np.unique(catalogue_sample(tables, 10, 4, rng)[:, 0]).size == 4 for _ in range(20))
+    counts = np.bincount(rows, minlength=11)[1:]
+    assert counts.min() > 40 and counts.max() < 120  # 800 draws over 10 items: about 80 each

@@ -10,9 +10,9 @@ from phoenix.model.batch import featurize
 from phoenix.model.ranker import build_ranker
 
 
-@pytest.fixture(scope="module")
-def model():
-    return build_ranker(SMALL_MODEL, seed=11)
+@pytest.fixture(scope="module", params=[False, True], ids=["grok", "sequence_match"])
+def model(request):
+    return build_ranker(dataclasses.replace(SMALL_MODEL, sequence_match=request.param), seed=11)
 
 
 @pytest.mark.parametrize(
@@ -23,7 +23,7 @@ def test_prefix_path_matches_full_path(model, history, candidates, lengths):
     request = random_request(np.random.default_rng(history + candidates), batch=2, history=history,
                              candidates=candidates, lengths=lengths)
     request.candidate_post_id[1, -1] = 0  # a padding candidate too
-    batch = featurize(request, SMALL_MODEL)
+    batch = featurize(request, model.config)
     full = np.asarray(model(batch))
     prefix = np.asarray(model.score_candidates(batch))
     assert prefix.shape == full.shape
