@@ -75,7 +75,6 @@ def catalogue_loss(
     items per position costs less than one more candidate token; a sample
     item that is the true item itself (same hashes) is masked out.
     """
-    b, p = positives.cutoff.shape
     queries = jnp.take_along_axis(cache.match[:, :, action], positives.cutoff[..., None], axis=1)  # [B, P, K·E]
     target = jnp.einsum("bpn,bpn->bp", queries, model.candidate_posts(positives))  # [B, P]
     others = jnp.einsum("bpn,sn->bps", queries, model.post_embed(catalogue))  # [B, P, S]

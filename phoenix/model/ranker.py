@@ -89,13 +89,8 @@ class PhoenixRanker(PrefixEncoder):
         at = jnp.take_along_axis(match, cutoff.reshape(b, c, 1, 1), axis=1)  # [B, C, A, K·E]
         return jnp.einsum("bcan,bcn->bca", at, posts).astype(jnp.float32)
 
-    def embed_candidates(
-        self, candidates: CandidateBatch, post_keep: jnp.ndarray | None = None
-    ) -> jnp.ndarray:  # [B, C, D]
-        """One token per candidate (post, author, surface); see `candidate_posts` for `post_keep`."""
-        return self.candidate_tokens(candidates, self.candidate_posts(candidates, post_keep))
-
     def candidate_tokens(self, candidates: CandidateBatch, posts: jnp.ndarray) -> jnp.ndarray:  # [B, C, D]
+        """One token per candidate: its post embedding (from `candidate_posts`), author and surface."""
         tokens = jnp.concatenate(
             [
                 posts,

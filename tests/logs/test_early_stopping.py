@@ -43,12 +43,13 @@ def test_patience_stops_and_restores_the_best_epoch():
 
 def test_time_budget_validates_the_epoch_it_stops_on():
     # Validation every 4 epochs; the budget runs out during epoch 1, which is validated anyway.
-    fit, model, validated = _fit([0.1, 0.5, 0.9, 0.9], epoch_seconds=0.05, patience=10, eval_every=4,
-                                 time_budget_s=0.08)
+    # Wide margins (0.3 s epochs, a 0.45 s budget) so a slow machine cannot move the crossing epoch.
+    fit, model, validated = _fit([0.1, 0.5, 0.9, 0.9], epoch_seconds=0.3, patience=10, eval_every=4,
+                                 time_budget_s=0.45)
     assert validated == [1]
     assert (fit.best_epoch, fit.stopped_by) == (1, "time_budget")
     assert float(model.value.value) == 1.0
-    assert fit.seconds < 0.08 + 0.05 + 0.5  # at most about one epoch past the budget
+    assert fit.seconds < 0.45 + 0.3 + 0.5  # at most about one epoch past the budget
 
 
 def test_no_budget_runs_to_max_epochs():
