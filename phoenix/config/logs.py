@@ -34,9 +34,17 @@ class LogsConfig:
     batch_size: int = 32
     train_negatives: int = 4
     listwise_weight: float = 1.0
+    # Embed user ids. Epochs over a fixed log train a user's id embedding on that user's whole
+    # training sequence, so at every position it already encodes the items the user takes later:
+    # a memorised shortcut to the training targets that the held-out next item does not share.
+    # (X trains online, where a user's embedding has only seen the past.) False: the user token
+    # is the padding row for everyone and a user is known by their history alone.
+    user_ids: bool = True
     # Weight of the match term's softmax against a catalogue sample (needs model.sequence_match).
     catalogue_weight: float = 0.0
     catalogue_negatives: int = 2048
+    # Leave the items a position's history already holds out of its catalogue softmax.
+    catalogue_excludes_history: bool = False
     learning_rate: float = 1e-3
     warmup_steps: int = 100
     weight_decay: float = 0.01
@@ -45,6 +53,8 @@ class LogsConfig:
     patience: int = 10
     eval_every: int = 1
     time_budget_s: float = 0.0  # wall-clock training budget (0: none); see fit_with_early_stopping
+    # Score with an exponential moving average of the parameters (0: the raw parameters).
+    average_decay: float = 0.0
 
     def __post_init__(self) -> None:
         for action, bounds in self.rating_actions.items():
@@ -56,6 +66,7 @@ class LogsConfig:
         _require(self.listwise_weight >= 0, "logs.listwise_weight", "must be >= 0")
         _require(self.time_budget_s >= 0, "logs.time_budget_s", "must be >= 0 (0: no budget)")
         _require(self.catalogue_weight >= 0, "logs.catalogue_weight", "must be >= 0")
+        _require(0 <= self.average_decay < 1, "logs.average_decay", "must be in [0, 1) (0: no average)")
         _require(self.catalogue_negatives >= 1, "logs.catalogue_negatives", "must be at least 1")
         self.optimizer_config(self.max_epochs)  # batch size, learning rate, warmup, decay: TrainConfig's rules
 

@@ -2,8 +2,9 @@
 
 Both models get the same rule: validate every `eval_every` epochs, stop after
 `patience` epochs without a new best, and end with the best epoch's
-parameters (a host copy of the nnx.Param state), which the test split then
-scores. The per-epoch history feeds the benchmark's plot.
+parameters (a host copy of the nnx.Param state, or of the averaged parameters
+when validation scores those), which the test split then scores. The per-epoch
+history feeds the benchmark's plot.
 
 A wall-clock `time_budget_s` (0: none) bounds a run on a large log: once an
 epoch ends past the budget, that epoch is validated (if it was not already)
@@ -42,7 +43,14 @@ def fit_with_early_stopping(
     progress: bool = True,
     eval_every: int = 1,
     time_budget_s: float = 0.0,
+    kept_state: Callable[[], nnx.State] | None = None,
 ) -> FitResult:
+    """Train until patience, max_epochs or the budget; the model ends holding the best epoch's state.
+
+    `kept_state` gives the parameters that `validate` scored (default: the
+    model's own); a model validated with averaged parameters passes them here.
+    """
+    kept_state = kept_state or (lambda: nnx.state(model, nnx.Param))
     start = time.perf_counter()
     history: list[dict] = []
     best, best_epoch, best_state = -np.inf, -1, None
@@ -59,7 +67,7 @@ def fit_with_early_stopping(
         history.append({"epoch": epoch, "loss": loss, **{f"valid_{k}": v for k, v in metrics.items()}})
         if metrics["ndcg@10"] > best:
             best, best_epoch = metrics["ndcg@10"], epoch
-            best_state = jax.tree.map(np.array, nnx.state(model, nnx.Param))
+            best_state = jax.tree.map(np.array, kept_state())
         bar.set_postfix(loss=f"{loss:.4f}", ndcg=f"{metrics['ndcg@10']:.4f}", best=f"{best:.4f}@{best_epoch}")
         if epoch - best_epoch >= patience:
             stopped_by = "patience"

@@ -22,6 +22,8 @@ NDCG@10 within `logs.time_budget_s`.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,6 +32,7 @@ from flax import nnx
 
 from phoenix.config import PhoenixConfig
 from phoenix.logs.early_stopping import FitResult, fit_with_early_stopping
+from phoenix.logs.parameter_average import ParameterAverage
 from phoenix.logs.phoenix_examples import (
     HashTables,
     epoch_batches,
@@ -40,7 +43,7 @@ from phoenix.logs.phoenix_examples import (
     training_windows,
 )
 from phoenix.logs.protocol import NextItemSplit, hit_and_ndcg
-from phoenix.model.batch import CandidateBatch, RankerBatch
+from phoenix.model.batch import CandidateBatch, PrefixBatch, RankerBatch
 from phoenix.model.dropout import without_dropout
 from phoenix.model.ranker import PhoenixRanker, PrefixCache, build_ranker
 from phoenix.train.step import action_loss, make_optimizer
@@ -68,27 +71,47 @@ def catalogue_loss(
     valid: jnp.ndarray,  # [B, P]
     catalogue: jnp.ndarray,  # [S, K] hashes of the catalogue sample shared by the batch
     action: int,
+    history: PrefixBatch | None = None,  # given: items already in a position's history are not negatives
 ) -> jnp.ndarray:  # scalar
     """Softmax cross-entropy of the match term: each true item against the whole catalogue sample.
 
     The match is one dot product per (state, item), so scoring thousands of
     items per position costs less than one more candidate token; a sample
-    item that is the true item itself (same hashes) is masked out.
+    item that is the true item itself (same hashes) is masked out. With
+    `history`, so is every item the position's history already holds: the
+    protocol never ranks an item the user interacted with, so pushing those
+    down teaches nothing the evaluation asks for.
     """
     queries = jnp.take_along_axis(cache.match[:, :, action], positives.cutoff[..., None], axis=1)  # [B, P, K·E]
     target = jnp.einsum("bpn,bpn->bp", queries, model.candidate_posts(positives))  # [B, P]
     others = jnp.einsum("bpn,sn->bps", queries, model.post_embed(catalogue))  # [B, P, S]
-    same = jnp.all(positives.post_hashes[:, :, None, :] == catalogue[None, None], axis=-1)  # [B, P, S]
-    logits = jnp.concatenate([target[..., None], jnp.where(same, -1e9, others)], axis=-1)  # [B, P, 1+S]
+    masked = jnp.all(positives.post_hashes[:, :, None, :] == catalogue[None, None], axis=-1)  # [B, P, S]
+    if history is not None:
+        masked = masked | seen_before_cutoff(history, catalogue, positives.cutoff)
+    logits = jnp.concatenate([target[..., None], jnp.where(masked, -1e9, others)], axis=-1)  # [B, P, 1+S]
     nll = jax.nn.logsumexp(logits.astype(jnp.float32), axis=-1) - target  # [B, P]
     weight = valid.astype(jnp.float32)
     return (nll * weight).sum() / jnp.maximum(weight.sum(), 1.0)
 
 
-@nnx.jit(static_argnames=("groups", "action", "listwise_weight", "catalogue_weight"))
+def seen_before_cutoff(
+    history: PrefixBatch,
+    catalogue: jnp.ndarray,  # [S, K]
+    cutoff: jnp.ndarray,  # [B, P] a position sees history items < cutoff
+) -> jnp.ndarray:  # [B, P, S] bool
+    """Whether each catalogue item is among the history items a position sees."""
+    is_item = jnp.all(history.history_post_hashes[:, :, None, :] == catalogue[None, None], axis=-1)  # [B, H, S]
+    is_item = is_item & history.history_valid[:, :, None]
+    seen_by = jnp.cumsum(is_item, axis=1, dtype=jnp.int32) > 0  # [B, H, S] among items 0..h
+    at = jnp.take_along_axis(seen_by, jnp.maximum(cutoff - 1, 0)[..., None], axis=1)  # [B, P, S]
+    return at & (cutoff > 0)[..., None]
+
+
+@nnx.jit(static_argnames=("groups", "action", "listwise_weight", "catalogue_weight", "exclude_history"))
 def phoenix_log_train_step(
     model: PhoenixRanker, optimizer: nnx.Optimizer, batch: RankerBatch, labels: jnp.ndarray,
     catalogue: jnp.ndarray, groups: int, action: int, listwise_weight: float, catalogue_weight: float,
+    exclude_history: bool = False,
 ) -> jnp.ndarray:
     def loss_fn(m: PhoenixRanker) -> jnp.ndarray:
         cache = m.encode_prefix(batch.prefix)
@@ -100,7 +123,8 @@ def phoenix_log_train_step(
             p = batch.candidate_valid.shape[1] // groups
             positives = jax.tree.map(lambda x: x[:, :p], batch.candidates)
             valid = batch.candidate_valid[:, :p]
-            loss = loss + catalogue_weight * catalogue_loss(m, cache, positives, valid, catalogue, action)
+            history = batch.prefix if exclude_history else None
+            loss = loss + catalogue_weight * catalogue_loss(m, cache, positives, valid, catalogue, action, history)
         return loss
 
     loss, grads = nnx.value_and_grad(loss_fn)(model)
@@ -138,13 +162,15 @@ def train_phoenix_on_log(
 ) -> tuple[PhoenixRanker, HashTables, FitResult]:
     logs = config.logs
     model = build_ranker(config.model, seed=logs.seed)
-    tables = HashTables.build(split, config.model)
+    tables = HashTables.build(split, config.model, logs.user_ids)
     windows = training_windows(split, config.model.history_len)
     if len(windows) == 0:
         raise ValueError("phoenix: the log has no training interactions")
     sampler = split.training_negatives()
     optimizer = make_optimizer(model, logs.optimizer_config(logs.max_epochs * num_batches(windows, logs.batch_size)))
     action = config.model.actions.index(logs.interaction_action)
+
+    average = ParameterAverage(model, logs.average_decay) if logs.average_decay else None
 
     def run_epoch(epoch: int) -> float:
         rng = np.random.default_rng([logs.seed, epoch])
@@ -156,12 +182,18 @@ def train_phoenix_on_log(
             catalogue = catalogue_sample(tables, split.num_items, logs.catalogue_negatives, rng)
             losses.append(phoenix_log_train_step(
                 model, optimizer, batch, labels, catalogue, 1 + logs.train_negatives, action,
-                logs.listwise_weight, logs.catalogue_weight,
+                logs.listwise_weight, logs.catalogue_weight, logs.catalogue_excludes_history,
             ))
+            if average is not None:
+                average.update(model)
         return float(np.mean(np.asarray(losses)))
 
+    def validate() -> dict[str, float]:
+        with average.swapped_in(model) if average is not None else nullcontext():
+            return hit_and_ndcg(phoenix_scores(model, split, tables, "valid", action))
+
     fit = fit_with_early_stopping(
-        model, run_epoch, lambda: hit_and_ndcg(phoenix_scores(model, split, tables, "valid", action)),
-        logs.max_epochs, logs.patience, "phoenix", progress, logs.eval_every, logs.time_budget_s,
+        model, run_epoch, validate, logs.max_epochs, logs.patience, "phoenix", progress, logs.eval_every,
+        logs.time_budget_s, kept_state=(lambda: average.average) if average is not None else None,
     )
     return model, tables, fit

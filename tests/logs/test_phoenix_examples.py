@@ -92,3 +92,14 @@ def test_evaluation_history_ends_right_before_the_target():
                 assert items[-1] == expected_last[user] and items.size == min(H, split.history_len(which)[r])
                 assert cand[i, 0] == split.candidates(which)[r, 0] and (cutoff[i] == items.size).all()
                 assert cand[i, 0] not in items
+
+
+def test_without_user_ids_every_user_token_is_padding_and_items_keep_their_hashes():
+    split = _split()
+    with_ids, without = HashTables.build(split, SMALL_MODEL), HashTables.build(split, SMALL_MODEL, user_ids=False)
+    assert (without.user == 0).all() and (with_ids.user[1:] != 0).all()  # 0: the padding row, a zero embedding
+    np.testing.assert_array_equal(without.item, with_ids.item)
+    windows = training_windows(split, H)
+    batch, _ = training_batch(split, without, windows, np.arange(2), 2, 1, split.training_negatives(),
+                              np.random.default_rng(0))
+    assert (batch.user_hashes == 0).all() and batch.history_valid.any()

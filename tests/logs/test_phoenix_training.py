@@ -11,8 +11,8 @@ import pytest
 from helpers import SMALL_MODEL, random_request
 
 from phoenix.logs.phoenix_examples import HashTables
-from phoenix.logs.phoenix_training import catalogue_loss, catalogue_sample, listwise_loss
-from phoenix.model.batch import featurize
+from phoenix.logs.phoenix_training import catalogue_loss, catalogue_sample, listwise_loss, seen_before_cutoff
+from phoenix.model.batch import PrefixBatch, featurize
 from phoenix.model.dropout import without_dropout
 from phoenix.model.ranker import build_ranker
 
@@ -66,6 +66,25 @@ def test_catalogue_loss_is_the_softmax_of_the_match_term_with_the_true_item_mask
     duplicated = float(catalogue_loss(model, cache, positives, jnp.array([[False] * 3, [True, False, False]]),
                                       with_duplicate, action))
     assert duplicated == pytest.approx(duplicate_free, rel=1e-6)
+
+
+def test_seen_before_cutoff_marks_exactly_the_history_items_a_position_sees():
+    # One request, history items [3, 5, 3, padding]; catalogue items 1..6 (K = 1 hash each).
+    history = PrefixBatch(
+        user_hashes=jnp.zeros((1, 1), jnp.int32),
+        history_post_hashes=jnp.array([[[3], [5], [3], [0]]]),
+        history_author_hashes=jnp.zeros((1, 4, 1), jnp.int32),
+        history_actions=jnp.zeros((1, 4, 2), jnp.int8),
+        history_surface=jnp.zeros((1, 4), jnp.int32),
+    )
+    catalogue = jnp.arange(1, 7)[:, None]
+    seen = np.asarray(seen_before_cutoff(history, catalogue, jnp.array([[0, 1, 2, 4]])))  # [1, 4, 6]
+    assert seen[0].tolist() == [
+        [False] * 6,  # cutoff 0 sees nothing
+        [False, False, True, False, False, False],  # sees item 3
+        [False, False, True, False, True, False],  # sees 3 and 5
+        [False, False, True, False, True, False],  # 3, 5, 3 and padding: padding (0) is never an item
+    ]
 
 
 def test_catalogue_sample_is_the_whole_catalogue_or_distinct_uniform_items():
