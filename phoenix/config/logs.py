@@ -43,8 +43,9 @@ class LogsConfig:
     # Weight of the match term's softmax against a catalogue sample (needs model.sequence_match).
     catalogue_weight: float = 0.0
     catalogue_negatives: int = 2048
-    # Leave the items a position's history already holds out of its catalogue softmax.
-    catalogue_excludes_history: bool = False
+    # Leave the user's own training items out of the catalogue softmax's negatives, as the
+    # protocol's and SASRec's negatives are (see phoenix_training.catalogue_loss).
+    catalogue_excludes_user_items: bool = False
     learning_rate: float = 1e-3
     warmup_steps: int = 100
     weight_decay: float = 0.01

@@ -43,7 +43,7 @@ from phoenix.logs.phoenix_examples import (
     training_windows,
 )
 from phoenix.logs.protocol import NextItemSplit, hit_and_ndcg
-from phoenix.model.batch import CandidateBatch, PrefixBatch, RankerBatch
+from phoenix.model.batch import CandidateBatch, RankerBatch
 from phoenix.model.dropout import without_dropout
 from phoenix.model.ranker import PhoenixRanker, PrefixCache, build_ranker
 from phoenix.train.step import action_loss, make_optimizer
@@ -71,47 +71,34 @@ def catalogue_loss(
     valid: jnp.ndarray,  # [B, P]
     catalogue: jnp.ndarray,  # [S, K] hashes of the catalogue sample shared by the batch
     action: int,
-    history: PrefixBatch | None = None,  # given: items already in a position's history are not negatives
+    user_items: jnp.ndarray | None = None,  # [B, S] sample items the row's user trains on: not negatives
 ) -> jnp.ndarray:  # scalar
     """Softmax cross-entropy of the match term: each true item against the whole catalogue sample.
 
     The match is one dot product per (state, item), so scoring thousands of
     items per position costs less than one more candidate token; a sample
-    item that is the true item itself (same hashes) is masked out. With
-    `history`, so is every item the position's history already holds: the
-    protocol never ranks an item the user interacted with, so pushing those
-    down teaches nothing the evaluation asks for.
+    item that is the true item itself (same hashes) is masked out, and so is
+    every item of `user_items`: the protocol ranks a target only against items
+    the user never interacted with, so those are the negatives to learn from
+    (SASRec's sampled negatives exclude the user's items for the same reason).
     """
     queries = jnp.take_along_axis(cache.match[:, :, action], positives.cutoff[..., None], axis=1)  # [B, P, K·E]
     target = jnp.einsum("bpn,bpn->bp", queries, model.candidate_posts(positives))  # [B, P]
     others = jnp.einsum("bpn,sn->bps", queries, model.post_embed(catalogue))  # [B, P, S]
     masked = jnp.all(positives.post_hashes[:, :, None, :] == catalogue[None, None], axis=-1)  # [B, P, S]
-    if history is not None:
-        masked = masked | seen_before_cutoff(history, catalogue, positives.cutoff)
+    if user_items is not None:
+        masked = masked | user_items[:, None, :]
     logits = jnp.concatenate([target[..., None], jnp.where(masked, -1e9, others)], axis=-1)  # [B, P, 1+S]
     nll = jax.nn.logsumexp(logits.astype(jnp.float32), axis=-1) - target  # [B, P]
     weight = valid.astype(jnp.float32)
     return (nll * weight).sum() / jnp.maximum(weight.sum(), 1.0)
 
 
-def seen_before_cutoff(
-    history: PrefixBatch,
-    catalogue: jnp.ndarray,  # [S, K]
-    cutoff: jnp.ndarray,  # [B, P] a position sees history items < cutoff
-) -> jnp.ndarray:  # [B, P, S] bool
-    """Whether each catalogue item is among the history items a position sees."""
-    is_item = jnp.all(history.history_post_hashes[:, :, None, :] == catalogue[None, None], axis=-1)  # [B, H, S]
-    is_item = is_item & history.history_valid[:, :, None]
-    seen_by = jnp.cumsum(is_item, axis=1, dtype=jnp.int32) > 0  # [B, H, S] among items 0..h
-    at = jnp.take_along_axis(seen_by, jnp.maximum(cutoff - 1, 0)[..., None], axis=1)  # [B, P, S]
-    return at & (cutoff > 0)[..., None]
-
-
-@nnx.jit(static_argnames=("groups", "action", "listwise_weight", "catalogue_weight", "exclude_history"))
+@nnx.jit(static_argnames=("groups", "action", "listwise_weight", "catalogue_weight"))
 def phoenix_log_train_step(
     model: PhoenixRanker, optimizer: nnx.Optimizer, batch: RankerBatch, labels: jnp.ndarray,
-    catalogue: jnp.ndarray, groups: int, action: int, listwise_weight: float, catalogue_weight: float,
-    exclude_history: bool = False,
+    catalogue: jnp.ndarray, user_items: jnp.ndarray | None, groups: int, action: int, listwise_weight: float,
+    catalogue_weight: float,
 ) -> jnp.ndarray:
     def loss_fn(m: PhoenixRanker) -> jnp.ndarray:
         cache = m.encode_prefix(batch.prefix)
@@ -123,8 +110,7 @@ def phoenix_log_train_step(
             p = batch.candidate_valid.shape[1] // groups
             positives = jax.tree.map(lambda x: x[:, :p], batch.candidates)
             valid = batch.candidate_valid[:, :p]
-            history = batch.prefix if exclude_history else None
-            loss = loss + catalogue_weight * catalogue_loss(m, cache, positives, valid, catalogue, action, history)
+            loss = loss + catalogue_weight * catalogue_loss(m, cache, positives, valid, catalogue, action, user_items)
         return loss
 
     loss, grads = nnx.value_and_grad(loss_fn)(model)
@@ -132,13 +118,11 @@ def phoenix_log_train_step(
     return loss
 
 
-def catalogue_sample(
-    tables: HashTables, num_items: int, size: int, rng: np.random.Generator
-) -> np.ndarray:  # [min(size, I), K]
-    """The whole catalogue when it has at most `size` items, else `size` uniform items without replacement."""
+def catalogue_sample(num_items: int, size: int, rng: np.random.Generator) -> np.ndarray:  # [min(size, I)]
+    """Item indices: the whole catalogue when it has at most `size` items, else `size` uniform distinct items."""
     if num_items <= size:
-        return tables.item[1:]
-    return tables.item[1 + rng.choice(num_items, size, replace=False)]
+        return np.arange(1, num_items + 1)
+    return 1 + rng.choice(num_items, size, replace=False)
 
 
 @nnx.jit(static_argnames="action")
@@ -179,10 +163,16 @@ def train_phoenix_on_log(
             batch, labels = training_batch(
                 split, tables, windows, chosen, logs.batch_size, logs.train_negatives, sampler, rng
             )
-            catalogue = catalogue_sample(tables, split.num_items, logs.catalogue_negatives, rng)
+            items = catalogue_sample(split.num_items, logs.catalogue_negatives, rng)
+            user_items = (
+                sampler.is_positive(windows.user[chosen][:, None], items[None, :]) if logs.catalogue_excludes_user_items
+                else None
+            )  # [B', S]; a short last batch's padding rows have no items
+            if user_items is not None and user_items.shape[0] < logs.batch_size:
+                user_items = np.pad(user_items, ((0, logs.batch_size - user_items.shape[0]), (0, 0)))
             losses.append(phoenix_log_train_step(
-                model, optimizer, batch, labels, catalogue, 1 + logs.train_negatives, action,
-                logs.listwise_weight, logs.catalogue_weight, logs.catalogue_excludes_history,
+                model, optimizer, batch, labels, tables.item[items], user_items, 1 + logs.train_negatives, action,
+                logs.listwise_weight, logs.catalogue_weight,
             ))
             if average is not None:
                 average.update(model)

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from helpers import SMALL_MODEL, random_request
 
-from phoenix.logs.phoenix_examples import HashTables
-from phoenix.logs.phoenix_training import catalogue_loss, catalogue_sample, listwise_loss, seen_before_cutoff
-from phoenix.model.batch import PrefixBatch, featurize
+from phoenix.logs.phoenix_training import catalogue_loss, catalogue_sample, listwise_loss
+from phoenix.model.batch import featurize
 from phoenix.model.dropout import without_dropout
 from phoenix.model.ranker import build_ranker
 
@@ -66,35 +65,21 @@ def test_catalogue_loss_is_the_softmax_of_the_match_term_with_the_true_item_mask
     duplicated = float(catalogue_loss(model, cache, positives, jnp.array([[False] * 3, [True, False, False]]),
                                       with_duplicate, action))
     assert duplicated == pytest.approx(duplicate_free, rel=1e-6)
-
-
-def test_seen_before_cutoff_marks_exactly_the_history_items_a_position_sees():
-    # One request, history items [3, 5, 3, padding]; catalogue items 1..6 (K = 1 hash each).
-    history = PrefixBatch(
-        user_hashes=jnp.zeros((1, 1), jnp.int32),
-        history_post_hashes=jnp.array([[[3], [5], [3], [0]]]),
-        history_author_hashes=jnp.zeros((1, 4, 1), jnp.int32),
-        history_actions=jnp.zeros((1, 4, 2), jnp.int8),
-        history_surface=jnp.zeros((1, 4), jnp.int32),
-    )
-    catalogue = jnp.arange(1, 7)[:, None]
-    seen = np.asarray(seen_before_cutoff(history, catalogue, jnp.array([[0, 1, 2, 4]])))  # [1, 4, 6]
-    assert seen[0].tolist() == [
-        [False] * 6,  # cutoff 0 sees nothing
-        [False, False, True, False, False, False],  # sees item 3
-        [False, False, True, False, True, False],  # sees 3 and 5
-        [False, False, True, False, True, False],  # 3, 5, 3 and padding: padding (0) is never an item
-    ]
+    # A user's own items are not negatives: masking catalogue items 1 and 3 for request 0 gives
+    # request 0 the softmax over the other three, and leaves request 1 as it was.
+    user_items = jnp.array([[False, True, False, True, False], [False] * 5])
+    keep = np.array([0, 2, 4])
+    nll_0 = np.log(np.exp(target[0]) + np.exp(rest[0][:, keep]).sum(-1)) - target[0]
+    expected = (nll_0[:2].sum() + nll[1].sum()) / 5  # request 0 has 2 valid positions, request 1 has 3
+    loss = float(catalogue_loss(model, cache, positives, valid, catalogue, action, user_items))
+    assert loss == pytest.approx(expected, rel=1e-5)
 
 
 def test_catalogue_sample_is_the_whole_catalogue_or_distinct_uniform_items():
-    hashes = np.arange(11 * 2).reshape(11, 2)  # row 0 is padding, items 1..10
-    tables = HashTables(user=hashes[:1], item=hashes, author=hashes[:1], item_author=np.zeros(11, np.int64))
     rng = np.random.default_rng(0)
-    np.testing.assert_array_equal(catalogue_sample(tables, 10, 16, rng), hashes[1:])
-    drawn = np.concatenate([catalogue_sample(tables, 10, 4, rng) for _ in range(200)])
-    rows = drawn[:, 0] // 2
-    assert rows.min() >= 1 and rows.max() <= 10  # never the padding row
-    assert all(np.unique(catalogue_sample(tables, 10, 4, rng)[:, 0]).size == 4 for _ in range(20))
+    np.testing.assert_array_equal(catalogue_sample(10, 16, rng), np.arange(1, 11))
+    rows = np.concatenate([catalogue_sample(10, 4, rng) for _ in range(200)])
+    assert rows.min() >= 1 and rows.max() <= 10  # never the padding index 0
+    assert all(np.unique(catalogue_sample(10, 4, rng)).size == 4 for _ in range(20))
     counts = np.bincount(rows, minlength=11)[1:]
     assert counts.min() > 40 and counts.max() < 120  # 800 draws over 10 items: about 80 each
