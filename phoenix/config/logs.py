@@ -34,6 +34,9 @@ class LogsConfig:
     batch_size: int = 32
     train_negatives: int = 4
     listwise_weight: float = 1.0
+    # Train on each user's last `recent_targets` positions only (0: all), as SASRec trains on its
+    # last max_len items (see phoenix_examples.training_windows).
+    recent_targets: int = 0
     # Embed user ids. Epochs over a fixed log train a user's id embedding on that user's whole
     # training sequence, so at every position it already encodes the items the user takes later:
     # a memorised shortcut to the training targets that the held-out next item does not share.
@@ -64,6 +67,7 @@ class LogsConfig:
             _require(bounds[0] <= bounds[1], field, f"low {bounds[0]} is above high {bounds[1]}")
         _require(self.min_interactions >= 3, "logs.min_interactions", "must be at least 3 (train, valid, test)")
         require_at_least_one(self, "logs", ("eval_negatives", "train_negatives", "max_epochs", "patience"))
+        _require(self.recent_targets >= 0, "logs.recent_targets", "must be >= 0 (0: every position)")
         _require(self.listwise_weight >= 0, "logs.listwise_weight", "must be >= 0")
         _require(self.time_budget_s >= 0, "logs.time_budget_s", "must be >= 0 (0: no budget)")
         _require(self.catalogue_weight >= 0, "logs.catalogue_weight", "must be >= 0")

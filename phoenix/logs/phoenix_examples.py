@@ -103,15 +103,23 @@ class TrainingWindows:
         return int(self.user.size)
 
 
-def training_windows(split: NextItemSplit, history_len: int) -> TrainingWindows:
+def training_windows(split: NextItemSplit, history_len: int, recent: int = 0) -> TrainingWindows:
+    """Windows over every user's training sequence; with `recent` > 0 only the user's last `recent`
+    positions are targets (earlier items still serve as their context), as SASRec trains on the
+    last max_len items: the loss then weighs a heavy user no more than `recent` light ones,
+    while the protocol weighs every user once."""
     h = history_len
     users, starts, lengths, firsts = [], [], [], []
     for user in np.flatnonzero(split.train_len > 0) + 1:
         n, base = int(split.train_len[user - 1]), int(split.sequences.offsets[user - 1])
+        trained_from = max(0, n - recent) if recent else 0
         for start, first in half_overlapping_windows(n, h):
+            length, first = min(h, n - start), max(first, trained_from - start)
+            if first >= length:
+                continue  # every position of this window comes before the trained ones
             users.append(user)
             starts.append(base + start)
-            lengths.append(min(h, n - start))
+            lengths.append(length)
             firsts.append(first)
     lengths, firsts = np.asarray(lengths, np.int64), np.asarray(firsts, np.int64)
     return TrainingWindows(

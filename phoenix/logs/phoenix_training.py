@@ -147,7 +147,7 @@ def train_phoenix_on_log(
     logs = config.logs
     model = build_ranker(config.model, seed=logs.seed)
     tables = HashTables.build(split, config.model, logs.user_ids)
-    windows = training_windows(split, config.model.history_len)
+    windows = training_windows(split, config.model.history_len, logs.recent_targets)
     if len(windows) == 0:
         raise ValueError("phoenix: the log has no training interactions")
     sampler = split.training_negatives()

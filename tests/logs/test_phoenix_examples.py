@@ -103,3 +103,20 @@ def test_without_user_ids_every_user_token_is_padding_and_items_keep_their_hashe
     batch, _ = training_batch(split, without, windows, np.arange(2), 2, 1, split.training_negatives(),
                               np.random.default_rng(0))
     assert (batch.user_hashes == 0).all() and batch.history_valid.any()
+
+
+def test_recent_targets_train_only_each_users_last_positions_with_earlier_context():
+    split = _split()
+    windows = training_windows(split, H, recent=10)
+    for user in (1, 2, 3):
+        n, offset = int(split.train_len[user - 1]), split.sequences.offsets[user - 1]
+        mine = np.flatnonzero(windows.user == user)
+        trained = []
+        for w in mine:
+            start = windows.start[w] - offset
+            trained += list(range(start + windows.first[w], start + windows.length[w]))
+        assert sorted(trained) == list(range(max(0, n - 10), n))  # the last 10 (or all), each once
+    # User 1 (28 items, targets 18..27): windows at 12 (targets 18..23) and 18 (24..27), both with context.
+    ones = np.flatnonzero(windows.user == 1)
+    assert (windows.start[ones] - split.sequences.offsets[0]).tolist() == [12, 18]
+    assert windows.first[ones].tolist() == [6, 6]
