@@ -8,16 +8,19 @@ path but costs C·H instead of (H+C)^2. The loss is the ranker's per-action
 sigmoid cross-entropy plus, on the `logs.interaction_action` head:
 
 * a softmax cross-entropy of the true item against the k negatives that share
-  its cutoff (`logs.listwise_weight`; more negatives measured better on
-  MovieLens, but each is a full candidate token through every layer);
+  its cutoff (`logs.listwise_weight`; each negative is a full candidate token
+  through every layer);
 * a softmax of the match term against a catalogue sample shared by the batch
   (`logs.catalogue_weight`): the whole catalogue when it has at most
-  `logs.catalogue_negatives` items. One dot product per item, so thousands of
-  negatives per position cost less than one more candidate token.
+  `logs.catalogue_negatives` items, less the user's own training items with
+  `logs.catalogue_excludes_user_items`. One dot product per item, so
+  thousands of negatives per position cost less than one more candidate token.
 
 The protocol ranks by that head's logit (did the user interact with this item
 next). AdamW with warmup and cosine decay, early stopping on validation
-NDCG@10 within `logs.time_budget_s`.
+NDCG@10 within `logs.time_budget_s`; with `logs.average_decay` the
+validation, the kept best state and the test use an exponential moving
+average of the parameters (`ParameterAverage`).
 """
 
 from __future__ import annotations
