@@ -167,12 +167,9 @@ def train_phoenix_on_log(
                 split, tables, windows, chosen, logs.batch_size, logs.train_negatives, sampler, rng
             )
             items = catalogue_sample(split.num_items, logs.catalogue_negatives, rng)
-            user_items = (
-                sampler.is_positive(windows.user[chosen][:, None], items[None, :]) if logs.catalogue_excludes_user_items
-                else None
-            )  # [B', S]; a short last batch's padding rows have no items
-            if user_items is not None and user_items.shape[0] < logs.batch_size:
-                user_items = np.pad(user_items, ((0, logs.batch_size - user_items.shape[0]), (0, 0)))
+            users = np.pad(windows.user[chosen], (0, logs.batch_size - chosen.size))  # [B] 0: padding, no items
+            excluded = logs.catalogue_excludes_user_items
+            user_items = sampler.is_positive(users[:, None], items[None, :]) if excluded else None  # [B, S]
             losses.append(phoenix_log_train_step(
                 model, optimizer, batch, labels, tables.item[items], user_items, 1 + logs.train_negatives, action,
                 logs.listwise_weight, logs.catalogue_weight,
