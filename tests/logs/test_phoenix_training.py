@@ -107,4 +107,5 @@ def test_training_with_the_logs_toml_options_learns_and_keeps_the_averaged_state
     valid = hit_and_ndcg(phoenix_scores(ranker, split, tables, "valid", action))["ndcg@10"]
     # The model ends holding the best epoch's averaged parameters: they score what validation saw.
     assert valid == pytest.approx(fit.history[fit.best_epoch]["valid_ndcg@10"], abs=1e-6)
-    assert hit_and_ndcg(phoenix_scores(ranker, split, tables, "test", action))["ndcg@10"] > 0.15  # chance ~0.09; 0.198 measured
+    test = hit_and_ndcg(phoenix_scores(ranker, split, tables, "test", action))["ndcg@10"]
+    assert test > 0.15  # chance is about 0.09 with 50 negatives; 0.198 measured
