@@ -71,6 +71,11 @@ class LogsConfig:
         _require(self.listwise_weight >= 0, "logs.listwise_weight", "must be >= 0")
         _require(self.time_budget_s >= 0, "logs.time_budget_s", "must be >= 0 (0: no budget)")
         _require(self.catalogue_weight >= 0, "logs.catalogue_weight", "must be >= 0")
+        _require(
+            not self.catalogue_excludes_user_items or self.catalogue_weight > 0,
+            "logs.catalogue_excludes_user_items",
+            "shapes the catalogue softmax, so it needs logs.catalogue_weight > 0",
+        )
         _require(0 <= self.average_decay < 1, "logs.average_decay", "must be in [0, 1) (0: no average)")
         _require(self.catalogue_negatives >= 1, "logs.catalogue_negatives", "must be at least 1")
         self.optimizer_config(self.max_epochs)  # batch size, learning rate, warmup, decay: TrainConfig's rules
