@@ -120,3 +120,13 @@ def test_recent_targets_train_only_each_users_last_positions_with_earlier_contex
     ones = np.flatnonzero(windows.user == 1)
     assert (windows.start[ones] - split.sequences.offsets[0]).tolist() == [12, 18]
     assert windows.first[ones].tolist() == [6, 6]
+
+
+def test_a_short_tail_of_targets_shares_the_shape_of_its_history_bucket():
+    # 67 training items, windows of 64 advancing by 32: the second window (35 items, history
+    # bucket 64) trains 3 targets; its target bucket is a quarter of 64 (16), not 8.
+    split = split_next_item(log_from_sequences({1: list(range(1, 70))}, 90), negatives=10)
+    windows = training_windows(split, 64)
+    assert windows.length.tolist() == [64, 35] and (windows.length - windows.first).tolist() == [64, 3]
+    assert windows.target_bucket.tolist() == [64, 16]
+    assert (windows.target_bucket >= windows.length - windows.first).all()
