@@ -49,6 +49,8 @@ def test_base_and_nano_shapes():
         ("[mesh]\nmodel = 3\n", r"mesh.model: must divide model.table_row_multiple \(64\)"),
         ("[mesh]\nshard_transformer = 1\n", "mesh.shard_transformer: expected"),
         ("[logs]\ncatalogue_weight = 1.0\n", "logs.catalogue_weight: .*needs model.sequence_match"),
+        ("[logs]\ncatalogue_bce_weight = 1.0\n", "logs.catalogue_bce_weight: .*needs model.sequence_match"),
+        ("[logs]\ncatalogue_bce_weight = -1.0\n", "logs.catalogue_bce_weight: must be >= 0"),
         ("[logs]\ntime_budget_s = -5\n", "logs.time_budget_s: must be >= 0"),
         ("[logs]\ncatalogue_excludes_user_items = true\n", "logs.catalogue_excludes_user_items: .*> 0"),
         ("[logs]\naverage_decay = 1.0\n", r"logs.average_decay: must be in \[0, 1\)"),

@@ -49,11 +49,12 @@ class PhoenixConfig:
         ):
             unknown = [a for a in actions if a not in self.model.actions]
             _require(not unknown, field, f"{unknown} are not in model.actions")
-        _require(
-            not self.logs.catalogue_weight or self.model.sequence_match,
-            "logs.catalogue_weight",
-            "trains the match term, so it needs model.sequence_match = true",
-        )
+        for field in ("catalogue_weight", "catalogue_bce_weight"):
+            _require(
+                not getattr(self.logs, field) or self.model.sequence_match,
+                f"logs.{field}",
+                "trains the match term, so it needs model.sequence_match = true",
+            )
         _require(
             self.model.table_row_multiple % self.mesh.model == 0,
             "mesh.model",

@@ -46,6 +46,8 @@ class LogsConfig:
     # Weight of the match term's softmax against a catalogue sample (needs model.sequence_match).
     catalogue_weight: float = 0.0
     catalogue_negatives: int = 2048
+    # Weight of a sigmoid cross-entropy on the same catalogue logits (see catalogue_loss).
+    catalogue_bce_weight: float = 0.0
     # Leave the user's own training items out of the catalogue softmax's negatives, as the
     # protocol's and SASRec's negatives are (see phoenix_training.catalogue_loss).
     catalogue_excludes_user_items: bool = False
@@ -71,10 +73,11 @@ class LogsConfig:
         _require(self.listwise_weight >= 0, "logs.listwise_weight", "must be >= 0")
         _require(self.time_budget_s >= 0, "logs.time_budget_s", "must be >= 0 (0: no budget)")
         _require(self.catalogue_weight >= 0, "logs.catalogue_weight", "must be >= 0")
+        _require(self.catalogue_bce_weight >= 0, "logs.catalogue_bce_weight", "must be >= 0")
         _require(
-            not self.catalogue_excludes_user_items or self.catalogue_weight > 0,
+            not self.catalogue_excludes_user_items or self.catalogue_weight > 0 or self.catalogue_bce_weight > 0,
             "logs.catalogue_excludes_user_items",
-            "shapes the catalogue softmax, so it needs logs.catalogue_weight > 0",
+            "shapes the catalogue losses, so it needs logs.catalogue_weight or logs.catalogue_bce_weight > 0",
         )
         _require(0 <= self.average_decay < 1, "logs.average_decay", "must be in [0, 1) (0: no average)")
         _require(self.catalogue_negatives >= 1, "logs.catalogue_negatives", "must be at least 1")

@@ -75,8 +75,8 @@ def catalogue_loss(
     catalogue: jnp.ndarray,  # [S, K] hashes of the catalogue sample shared by the batch
     action: int,
     user_items: jnp.ndarray | None = None,  # [B, S] sample items the row's user trains on: not negatives
-) -> jnp.ndarray:  # scalar
-    """Softmax cross-entropy of the match term: each true item against the whole catalogue sample.
+) -> tuple[jnp.ndarray, jnp.ndarray]:  # scalars: softmax and sigmoid cross-entropy
+    """Cross-entropies of the match term: each true item against the whole catalogue sample.
 
     The match is one dot product per (state, item), so scoring thousands of
     items per position costs less than one more candidate token; a sample
@@ -84,6 +84,12 @@ def catalogue_loss(
     every item of `user_items`: the protocol ranks a target only against items
     the user never interacted with, so those are the negatives to learn from
     (SASRec's sampled negatives exclude the user's items for the same reason).
+
+    Two losses share the logits: the softmax (the true item's log-probability
+    among the sample) and a sigmoid cross-entropy (the true item scored 1, the
+    mean over the unmasked sample items 0: SASRec's loss with every item as
+    its negative, which calibrates each logit against uniform negatives,
+    as the protocol's are, rather than only against the hardest ones).
     """
     queries = jnp.take_along_axis(cache.match[:, :, action], positives.cutoff[..., None], axis=1)  # [B, P, K·E]
     target = jnp.einsum("bpn,bpn->bp", queries, model.candidate_posts(positives))  # [B, P]
@@ -92,16 +98,20 @@ def catalogue_loss(
     if user_items is not None:
         masked = masked | user_items[:, None, :]
     logits = jnp.concatenate([target[..., None], jnp.where(masked, -1e9, others)], axis=-1)  # [B, P, 1+S]
-    nll = jax.nn.logsumexp(logits.astype(jnp.float32), axis=-1) - target  # [B, P]
+    softmax_nll = jax.nn.logsumexp(logits.astype(jnp.float32), axis=-1) - target  # [B, P]
+    kept = (~masked).astype(jnp.float32)  # [B, P, S]
+    negative_nll = (jax.nn.softplus(others.astype(jnp.float32)) * kept).sum(-1) / jnp.maximum(kept.sum(-1), 1.0)
+    sigmoid_nll = jax.nn.softplus(-target.astype(jnp.float32)) + negative_nll  # [B, P]
     weight = valid.astype(jnp.float32)
-    return (nll * weight).sum() / jnp.maximum(weight.sum(), 1.0)
+    denominator = jnp.maximum(weight.sum(), 1.0)
+    return (softmax_nll * weight).sum() / denominator, (sigmoid_nll * weight).sum() / denominator
 
 
-@nnx.jit(static_argnames=("groups", "action", "listwise_weight", "catalogue_weight"))
+@nnx.jit(static_argnames=("groups", "action", "listwise_weight", "catalogue_weight", "catalogue_bce_weight"))
 def phoenix_log_train_step(
     model: PhoenixRanker, optimizer: nnx.Optimizer, batch: RankerBatch, labels: jnp.ndarray,
     catalogue: jnp.ndarray, user_items: jnp.ndarray | None, groups: int, action: int, listwise_weight: float,
-    catalogue_weight: float,
+    catalogue_weight: float, catalogue_bce_weight: float = 0.0,
 ) -> jnp.ndarray:
     def loss_fn(m: PhoenixRanker) -> jnp.ndarray:
         cache = m.encode_prefix(batch.prefix)
@@ -109,11 +119,12 @@ def phoenix_log_train_step(
         loss = action_loss(logits, labels, batch.candidate_valid)
         if listwise_weight:
             loss = loss + listwise_weight * listwise_loss(logits[..., action], batch.candidate_valid, groups)
-        if catalogue_weight:
+        if catalogue_weight or catalogue_bce_weight:
             p = batch.candidate_valid.shape[1] // groups
             positives = jax.tree.map(lambda x: x[:, :p], batch.candidates)
             valid = batch.candidate_valid[:, :p]
-            loss = loss + catalogue_weight * catalogue_loss(m, cache, positives, valid, catalogue, action, user_items)
+            softmax, sigmoid = catalogue_loss(m, cache, positives, valid, catalogue, action, user_items)
+            loss = loss + catalogue_weight * softmax + catalogue_bce_weight * sigmoid
         return loss
 
     loss, grads = nnx.value_and_grad(loss_fn)(model)
@@ -172,7 +183,7 @@ def train_phoenix_on_log(
             user_items = sampler.is_positive(users[:, None], items[None, :]) if excluded else None  # [B, S]
             losses.append(phoenix_log_train_step(
                 model, optimizer, batch, labels, tables.item[items], user_items, 1 + logs.train_negatives, action,
-                logs.listwise_weight, logs.catalogue_weight,
+                logs.listwise_weight, logs.catalogue_weight, logs.catalogue_bce_weight,
             ))
             if average is not None:
                 average.update(model)

@@ -56,23 +56,28 @@ def test_catalogue_loss_is_the_softmax_of_the_match_term_with_the_true_item_mask
     rest = np.einsum("bpn,sn->bps", queries, np.asarray(model.post_embed(catalogue)))
     nll = np.log(np.exp(target) + np.exp(rest).sum(-1)) - target  # [B, P]
     expected = nll[np.asarray(valid)].mean()
-    loss = float(catalogue_loss(model, cache, positives, valid, catalogue, action))
+    loss, sigmoid = map(float, catalogue_loss(model, cache, positives, valid, catalogue, action))
     assert loss == pytest.approx(expected, rel=1e-5)
+    # The sigmoid cross-entropy: the true item labelled 1, the mean over the catalogue items labelled 0.
+    softplus = lambda x: np.logaddexp(0.0, x)  # noqa: E731
+    bce = softplus(-target) + softplus(rest).mean(-1)  # [B, P]
+    assert sigmoid == pytest.approx(bce[np.asarray(valid)].mean(), rel=1e-5)
     # A catalogue holding a true item scores it once, as the target: the duplicate is masked.
     with_duplicate = jnp.concatenate([catalogue, positives.post_hashes[1, :1]], axis=0)
-    duplicate_free = float(catalogue_loss(model, cache, positives, jnp.array([[False] * 3, [True, False, False]]),
-                                          catalogue, action))
-    duplicated = float(catalogue_loss(model, cache, positives, jnp.array([[False] * 3, [True, False, False]]),
-                                      with_duplicate, action))
-    assert duplicated == pytest.approx(duplicate_free, rel=1e-6)
+    only_first = jnp.array([[False] * 3, [True, False, False]])
+    duplicate_free = catalogue_loss(model, cache, positives, only_first, catalogue, action)
+    duplicated = catalogue_loss(model, cache, positives, only_first, with_duplicate, action)
+    np.testing.assert_allclose(np.asarray(duplicated), np.asarray(duplicate_free), rtol=1e-6)
     # A user's own items are not negatives: masking catalogue items 1 and 3 for request 0 gives
     # request 0 the softmax over the other three, and leaves request 1 as it was.
     user_items = jnp.array([[False, True, False, True, False], [False] * 5])
     keep = np.array([0, 2, 4])
     nll_0 = np.log(np.exp(target[0]) + np.exp(rest[0][:, keep]).sum(-1)) - target[0]
     expected = (nll_0[:2].sum() + nll[1].sum()) / 5  # request 0 has 2 valid positions, request 1 has 3
-    loss = float(catalogue_loss(model, cache, positives, valid, catalogue, action, user_items))
+    loss, sigmoid = map(float, catalogue_loss(model, cache, positives, valid, catalogue, action, user_items))
     assert loss == pytest.approx(expected, rel=1e-5)
+    bce_0 = softplus(-target[0]) + softplus(rest[0][:, keep]).mean(-1)
+    assert sigmoid == pytest.approx((bce_0[:2].sum() + bce[1].sum()) / 5, rel=1e-5)
 
 
 def test_catalogue_sample_is_the_whole_catalogue_or_distinct_uniform_items():
