@@ -14,7 +14,9 @@ sigmoid cross-entropy plus, on the `logs.interaction_action` head:
   (`logs.catalogue_weight`): the whole catalogue when it has at most
   `logs.catalogue_negatives` items, less the user's own training items with
   `logs.catalogue_excludes_user_items`. One dot product per item, so
-  thousands of negatives per position cost less than one more candidate token.
+  thousands of negatives per position cost less than one more candidate token;
+* a sigmoid cross-entropy on the same catalogue logits
+  (`logs.catalogue_bce_weight`).
 
 The protocol ranks by that head's logit (did the user interact with this item
 next). AdamW with warmup and cosine decay, early stopping on validation

@@ -102,7 +102,8 @@ def test_training_with_the_logs_toml_options_learns_and_keeps_the_averaged_state
     model = {**SMALL_MODEL.__dict__, "history_len": 16, "sequence_match": True, "dropout_rate": 0.1}
     logs = {"max_epochs": 10, "patience": 10, "batch_size": 16, "learning_rate": 3e-3, "warmup_steps": 5,
             "eval_negatives": 50, "train_negatives": 1, "catalogue_weight": 1.0, "catalogue_negatives": 64,
-            "catalogue_excludes_user_items": True, "user_ids": False, "average_decay": 0.9}
+            "catalogue_excludes_user_items": True, "user_ids": False, "average_decay": 0.9,
+            "catalogue_bce_weight": 1.0}
     config = replace(PhoenixConfig(), model=model, logs=logs)
     pacsv.write_csv(synthetic_interactions(150, 300, 3000, seed=1, num_topics=10), tmp_path / "log.csv")
     split = split_next_item(load_interactions(tmp_path / "log.csv", config.logs, config.model.actions), 50)
