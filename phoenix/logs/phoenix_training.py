@@ -102,7 +102,8 @@ def catalogue_loss(
     logits = jnp.concatenate([target[..., None], jnp.where(masked, -1e9, others)], axis=-1)  # [B, P, 1+S]
     softmax_nll = jax.nn.logsumexp(logits.astype(jnp.float32), axis=-1) - target  # [B, P]
     kept = (~masked).astype(jnp.float32)  # [B, P, S]
-    negative_nll = (jax.nn.softplus(others.astype(jnp.float32)) * kept).sum(-1) / jnp.maximum(kept.sum(-1), 1.0)
+    negatives = (jax.nn.softplus(others.astype(jnp.float32)) * kept).sum(-1)  # [B, P]
+    negative_nll = negatives / jnp.maximum(kept.sum(-1), 1.0)  # [B, P] mean over the unmasked items
     sigmoid_nll = jax.nn.softplus(-target.astype(jnp.float32)) + negative_nll  # [B, P]
     weight = valid.astype(jnp.float32)
     denominator = jnp.maximum(weight.sum(), 1.0)

@@ -114,4 +114,4 @@ def test_training_with_the_logs_toml_options_learns_and_keeps_the_averaged_state
     # The model ends holding the best epoch's averaged parameters: they score what validation saw.
     assert valid == pytest.approx(fit.history[fit.best_epoch]["valid_ndcg@10"], abs=1e-6)
     test = hit_and_ndcg(phoenix_scores(ranker, split, tables, "test", action))["ndcg@10"]
-    assert test > 0.15  # chance is about 0.09 with 50 negatives; 0.198 measured
+    assert test > 0.15  # chance is about 0.09 with 50 negatives; 0.188 measured
