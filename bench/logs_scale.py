@@ -1,6 +1,6 @@
 """Real-log path at scale: a 300,000-interaction log (30,000 users, 25,000 items) on this CPU.
 
-Generates the log (`phoenix.logs.synthetic`), writes it as CSV, then measures
+Generates the log (`phoenix.data.synthetic_log`), writes it as CSV, then measures
 in the same run, one JSON line each:
 
 * `load`: `load_interactions` (CSV parse, validation, id mapping, time sort)
@@ -32,10 +32,10 @@ import pyarrow.csv as pacsv
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from phoenix.config import CONFIG_DIR, load_config, replace  # noqa: E402
-from phoenix.logs.baselines import cooccurrence_scores, popular_scores  # noqa: E402
-from phoenix.logs.interactions import load_interactions  # noqa: E402
-from phoenix.logs.protocol import hit_and_ndcg, split_next_item  # noqa: E402
-from phoenix.logs.synthetic import synthetic_interactions  # noqa: E402
+from phoenix.benchmark.count_baselines import cooccurrence_scores, popular_scores  # noqa: E402
+from phoenix.data.interactions import load_interactions  # noqa: E402
+from phoenix.data.protocol import hit_and_ndcg, split_next_item  # noqa: E402
+from phoenix.data.synthetic_log import synthetic_interactions  # noqa: E402
 
 BUDGET_S = 30 * 60
 MEMORY_BUDGET_GIB = 8.0
@@ -58,11 +58,11 @@ def one_epoch(config, split, which: str) -> tuple[float, float]:
     """Seconds of one training epoch and of one validation pass (max_epochs=1, no early stop)."""
     start = time.perf_counter()
     if which == "phoenix":
-        from phoenix.logs.phoenix_training import train_phoenix_on_log
+        from phoenix.benchmark.phoenix_on_logs import train_phoenix_on_log
 
         _, _, fit = train_phoenix_on_log(split, replace(config, logs={"max_epochs": 1}), progress=False)
     else:
-        from phoenix.logs.sasrec_training import train_sasrec
+        from phoenix.benchmark.sasrec import train_sasrec
 
         _, fit = train_sasrec(split, replace(config, sasrec={"max_epochs": 1}).sasrec, progress=False)
     return time.perf_counter() - start, fit.history[-1]["valid_ndcg@10"]
@@ -110,7 +110,7 @@ def main() -> None:
         emit({"stage": "projection", "max_epochs": max_epochs, "time_budget_s": budgets, "worst_case_s": round(worst),
               "worst_case_vs_30min": round(worst / BUDGET_S, 3), **memory()})
         if args.full:
-            from phoenix.logs.benchmark import run_log_benchmark
+            from phoenix.benchmark.run import run_log_benchmark
 
             start = time.perf_counter()
             report = run_log_benchmark(path, config, Path(tmp) / "out", progress=False, log=lambda _: None)

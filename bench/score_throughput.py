@@ -33,13 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.roofline import matmul_rate  # noqa: E402
 from phoenix.config import CONFIG_DIR, load_config  # noqa: E402
-from phoenix.model.batch import featurize  # noqa: E402
+from phoenix.data.batch import featurize  # noqa: E402
 from phoenix.model.ranker import build_ranker  # noqa: E402
 from phoenix.serving.batch_scoring import score_files  # noqa: E402
 from phoenix.serving.prefix_scorer import PrefixScorer  # noqa: E402
 from phoenix.serving.request_files import REQUEST_SCHEMA, decode_requests  # noqa: E402
-from phoenix.train.checkpoint import checkpoint_manager, load_model, save_checkpoint, write_workdir_config  # noqa: E402
-from phoenix.train.step import make_optimizer  # noqa: E402
+from phoenix.workdir import checkpoint_manager, load_model, save_checkpoint, write_workdir_config  # noqa: E402
+from phoenix.training.step import make_optimizer  # noqa: E402
 
 
 def untrained_workdir(config_path: str, workdir: Path) -> Path:

@@ -38,12 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.roofline import matmul_rate  # noqa: E402
 from phoenix.config import CONFIG_DIR, ModelConfig, load_config, replace  # noqa: E402
 from phoenix.config.mesh import mesh_flag  # noqa: E402
-from phoenix.model.batch import RequestBatch, featurize  # noqa: E402
+from phoenix.data.batch import RequestBatch, featurize  # noqa: E402
 from phoenix.model.ranker import build_ranker  # noqa: E402
-from phoenix.train.loader import BatchLoader  # noqa: E402
-from phoenix.train.partitioning import batch_sharding, make_mesh  # noqa: E402
-from phoenix.train.sharded_training import ShardedTrainer  # noqa: E402
-from phoenix.train.step import make_optimizer, train_step  # noqa: E402
+from phoenix.training.loader import BatchLoader  # noqa: E402
+from phoenix.parallel.partitioning import batch_sharding, make_mesh  # noqa: E402
+from phoenix.training.trainer import ShardedTrainer  # noqa: E402
+from phoenix.training.step import make_optimizer, train_step  # noqa: E402
 
 # Dense peak FLOP/s per device by (device kind prefix, compute dtype); CPU: this machine's figure.
 PEAK_FLOPS = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from candidate_pipeline.stages import Source
 from candidate_pipeline.types import HOUR_S, Candidate, Query
-from phoenix.serving.retriever import RetrievedPost, Retriever
+from phoenix.retrieval.retriever import RetrievedPost, Retriever
 
 FOR_YOU_SURFACE = 0  # retrieved posts are shown on the For You surface
 

@@ -1,7 +1,7 @@
 """Pre-scoring filters: cheap rules that remove posts the viewer must not see.
 
 Each filter is one small class; the order they run in comes from config
-(`candidate_pipeline.build`), following X's August 2026 order.
+(`phoenix.feed.build`), following X's August 2026 order.
 """
 
 from __future__ import annotations

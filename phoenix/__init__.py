@@ -4,7 +4,7 @@
 def __getattr__(name: str):
     # Lazy, so `import phoenix.config` stays light (no JAX import).
     if name == "Ranker":
-        from phoenix.serving.ranker_api import Ranker
+        from phoenix.feed.ranker_api import Ranker
 
         return Ranker
     raise AttributeError(f"module 'phoenix' has no attribute {name!r}")

@@ -23,8 +23,8 @@ from phoenix.config import CONFIG_DIR, ConfigError, load_config, replace
 
 
 def _world(args: argparse.Namespace) -> int:
-    from phoenix.world.generator import generate_world
-    from phoenix.world.io import write_world
+    from phoenix.data.world.generator import generate_world
+    from phoenix.data.world.io import write_world
 
     config = load_config(args.config)
     out = write_world(generate_world(config.world, config.model.actions), args.out)
@@ -35,8 +35,8 @@ def _world(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from phoenix.config.mesh import mesh_flag
-    from phoenix.train.distributed import is_main_process
-    from phoenix.train.loop import train_and_evaluate
+    from phoenix.parallel.distributed import is_main_process
+    from phoenix.training.ranker import train_and_evaluate
 
     config = load_config(args.config)
     if args.mesh:
@@ -48,10 +48,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _train_retrieval(args: argparse.Namespace) -> int:
-    from phoenix.eval.retrieval import evaluate_retrieval
-    from phoenix.serving.retriever import Retriever
-    from phoenix.train.checkpoint import read_run_data_dir
-    from phoenix.train.retrieval_loop import train_retrieval
+    from phoenix.retrieval.evaluation import evaluate_retrieval
+    from phoenix.retrieval.retriever import Retriever
+    from phoenix.retrieval.training import train_retrieval
+    from phoenix.workdir import read_run_data_dir
 
     config = load_config(args.config)
     train_retrieval(config, args.workdir, args.data)
@@ -74,8 +74,8 @@ def _format_retrieval(report: dict) -> str:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from phoenix.serving.corpus_file import read_corpus
-    from phoenix.serving.retriever import Retriever, default_index_path
+    from phoenix.retrieval.corpus_file import read_corpus
+    from phoenix.retrieval.retriever import Retriever, default_index_path
 
     retriever = Retriever.load(args.workdir, with_index=False)
     post_ids, author_ids, created_s = read_corpus(args.corpus)
@@ -91,14 +91,14 @@ def _index(args: argparse.Namespace) -> int:
 def _retrieve(args: argparse.Namespace) -> int:
     from candidate_pipeline.out_of_network import retrieve_for_query
     from candidate_pipeline.types import query_from_dict
-    from phoenix.serving.retriever import Retriever
+    from phoenix.retrieval.retriever import Retriever
 
     retriever = Retriever.load(args.workdir, args.index)
     if args.user is not None:
-        from phoenix.serving.feed import world_query
-        from phoenix.train.checkpoint import read_run_data_dir
-        from phoenix.world.io import read_impressions, read_metadata
-        from phoenix.world.oracle import WorldOracle
+        from phoenix.data.world.io import read_impressions, read_metadata
+        from phoenix.data.world.oracle import WorldOracle
+        from phoenix.feed.demo import world_query
+        from phoenix.workdir import read_run_data_dir
 
         world = read_run_data_dir(args.workdir)
         now = int(read_metadata(world)["config"]["days"] * 86400)
@@ -127,7 +127,7 @@ def _format_report(report: dict) -> str:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from phoenix.eval.evaluate import evaluate_workdir
+    from phoenix.evaluation.ranker import evaluate_workdir
 
     report = evaluate_workdir(args.workdir, args.data, args.split)
     print(json.dumps(report) if args.json else _format_report(report))
@@ -135,13 +135,13 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from phoenix.eval.evaluate import evaluate_workdir
-    from phoenix.eval.retrieval import evaluate_retrieval
-    from phoenix.serving.feed import render_feed, sample_feed
-    from phoenix.serving.retriever import Retriever
-    from phoenix.train.checkpoint import read_run_data_dir
-    from phoenix.train.loop import train_and_evaluate
-    from phoenix.train.retrieval_loop import train_retrieval
+    from phoenix.evaluation.ranker import evaluate_workdir
+    from phoenix.feed.demo import render_feed, sample_feed
+    from phoenix.retrieval.evaluation import evaluate_retrieval
+    from phoenix.retrieval.retriever import Retriever
+    from phoenix.retrieval.training import train_retrieval
+    from phoenix.training.ranker import train_and_evaluate
+    from phoenix.workdir import read_run_data_dir
 
     start = time.perf_counter()
     config = load_config(args.config)
@@ -163,7 +163,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _benchmark_logs(args: argparse.Namespace) -> int:
-    from phoenix.logs.benchmark import MODELS, run_log_benchmark
+    from phoenix.benchmark.run import MODELS, run_log_benchmark
 
     config = load_config(args.config)
     if args.seed is not None:  # training seeds only: the split and its negatives stay the same
@@ -185,7 +185,7 @@ def _read_json(path: str, what: str):
 
 
 def _rank(args: argparse.Namespace) -> int:
-    from phoenix.serving.ranker_api import Ranker
+    from phoenix.feed.ranker_api import Ranker
 
     user = _read_json(args.user_file, "user")
     candidates = _read_json(args.candidates_file, "candidates")
@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from phoenix.train.distributed import initialize_from_environment
+    from phoenix.parallel.distributed import initialize_from_environment
 
     # A multi-host launch joins its job before anything touches a device.
     initialize_from_environment(force=args.distributed)

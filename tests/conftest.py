@@ -9,10 +9,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from helpers import MICRO_CONFIG, MICRO_RETRIEVAL  # noqa: E402
 
-from phoenix.train.loop import train_and_evaluate  # noqa: E402
-from phoenix.train.retrieval_loop import train_retrieval  # noqa: E402
-from phoenix.world.generator import generate_world  # noqa: E402
-from phoenix.world.io import write_world  # noqa: E402
+from phoenix.data.world.generator import generate_world  # noqa: E402
+from phoenix.data.world.io import write_world  # noqa: E402
+from phoenix.retrieval.training import train_retrieval  # noqa: E402
+from phoenix.training.ranker import train_and_evaluate  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from phoenix.config import DEFAULT_ACTIONS, ModelConfig, PhoenixConfig, RetrievalConfig, TrainConfig, WorldConfig
-from phoenix.logs.interactions import InteractionLog, MalformedRows
-from phoenix.model.batch import RequestBatch
+from phoenix.data.batch import RequestBatch
+from phoenix.data.interactions import InteractionLog, MalformedRows
 
 SMALL_MODEL = ModelConfig(
     user_buckets=101,
@@ -81,8 +81,11 @@ MICRO_CONFIG = PhoenixConfig(
 )
 
 MICRO_RETRIEVAL = RetrievalConfig(
-    batch_size=32, num_steps=300, learning_rate=5e-3, warmup_steps=20, checkpoint_every=150, log_every=50,
-    eval_every=300, eval_users=128, max_results=300,
+    max_results=300,
+    train=TrainConfig(
+        batch_size=32, num_steps=300, learning_rate=5e-3, warmup_steps=20, checkpoint_every=150, log_every=50,
+        eval_every=300, eval_examples=128,
+    ),
 )
 
 

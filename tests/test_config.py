@@ -8,6 +8,7 @@ from phoenix.config import (
     DEFAULT_ACTIONS,
     ConfigError,
     PhoenixConfig,
+    TrainConfig,
     config_to_toml,
     load_config,
     load_scoring_config,
@@ -48,14 +49,18 @@ def test_base_and_nano_shapes():
         ("[mesh]\nmodel = 0\n", "mesh.model: must be at least 1"),
         ("[mesh]\nmodel = 3\n", r"mesh.model: must divide model.table_row_multiple \(64\)"),
         ("[mesh]\nshard_transformer = 1\n", "mesh.shard_transformer: expected"),
-        ("[logs]\ncatalogue_weight = 1.0\n", "logs.catalogue_weight: .*needs model.sequence_match"),
-        ("[logs]\ncatalogue_bce_weight = 1.0\n", "logs.catalogue_bce_weight: .*needs model.sequence_match"),
         ("[logs]\ncatalogue_bce_weight = -1.0\n", "logs.catalogue_bce_weight: must be >= 0"),
-        ("[logs]\ntime_budget_s = -5\n", "logs.time_budget_s: must be >= 0"),
+        ("[logs.train]\ntime_budget_s = -5\n", "logs.train.time_budget_s: must be >= 0"),
+        ("[logs.train]\nnum_steps = 10\n", "logs.train.num_steps: exactly one of num_steps .* and num_epochs"),
+        ("[train]\ndecay = 'linear'\n", "train.decay: must be 'cosine' or 'constant'"),
+        ("[train]\nwarmup_steps = 5000\nnum_steps = 100\n", "train.warmup_steps: must be below num_steps"),
+        ("[logs]\nbatch_size = 32\n", "logs.batch_size: unknown key"),
         ("[logs]\ncatalogue_excludes_user_items = true\n", "logs.catalogue_excludes_user_items: .*> 0"),
-        ("[logs]\naverage_decay = 1.0\n", r"logs.average_decay: must be in \[0, 1\)"),
+        ("[logs.train]\naverage_decay = 1.0\n", r"logs.train.average_decay: must be in \[0, 1\)"),
         ("[logs]\nrecent_targets = -1\n", "logs.recent_targets: must be >= 0"),
-        ("[sasrec]\ntime_budget_s = -1\n", "sasrec.time_budget_s: must be >= 0"),
+        ("[sasrec.train]\ntime_budget_s = -1\n", "sasrec.train.time_budget_s: must be >= 0"),
+        ("[sasrec]\ndropout = 0.2\n", "sasrec.dropout: unknown key"),
+        ("[sasrec.train]\nnum_epochs = 0\n", "sasrec.train.num_steps: exactly one"),
         ("[model]\nsequence_match = 'yes'\n", "model.sequence_match: expected true or false"),
     ],
 )
@@ -88,16 +93,44 @@ def test_weight_files_say_where_numbers_come_from():
 
 def test_retrieval_section_is_validated_with_its_own_field_names(tmp_path):
     bad = {
-        "warmup_steps = 5000": "retrieval.warmup_steps: must be in \\[0, num_steps\\)",
-        "post_id_dropout = 1.0": "retrieval.post_id_dropout: must be in \\[0, 1\\)",
-        "temperature = 0.0": "retrieval.temperature: must be in",
-        'positive_actions = ["favourite"]': "retrieval.positive_actions: \\['favourite'\\] are not in model.actions",
-        "max_age_hours = 10.0": "retrieval.max_age_hours: unknown key",  # the age window is [pipeline]'s
+        "[retrieval.train]\nwarmup_steps = 5000": "retrieval.train.warmup_steps: must be below num_steps",
+        "[retrieval]\npost_id_dropout = 1.0": "retrieval.post_id_dropout: must be in \\[0, 1\\)",
+        "[retrieval]\ntemperature = 0.0": "retrieval.temperature: must be in",
+        "[retrieval]\nmax_age_hours = 10.0": "retrieval.max_age_hours: unknown key",  # the age window is [pipeline]'s
+        "[retrieval]\nbatch_size = 10": "retrieval.batch_size: unknown key",  # the schedule is [retrieval.train]'s
     }
-    for line, message in bad.items():
+    for text, message in bad.items():
         path = tmp_path / "c.toml"
-        path.write_text(f"[retrieval]\n{line}\n")
+        path.write_text(text + "\n")
         with pytest.raises(ConfigError, match=message):
             load_config(path)
-    schedule = load_config(CONFIG_DIR / "tiny.toml").retrieval.optimizer_config()
+    schedule = load_config(CONFIG_DIR / "tiny.toml").retrieval.train
     assert (schedule.batch_size, schedule.num_steps, schedule.warmup_steps) == (64, 600, 50)
+
+
+def test_one_schedule_block_serves_every_model():
+    config = load_config(CONFIG_DIR / "logs.toml")
+    blocks = [config.train, config.retrieval.train, config.logs.train, config.sasrec.train]
+    assert {type(b) for b in blocks} == {TrainConfig}
+    assert (config.logs.train.unit, config.sasrec.train.unit, config.train.unit) == ("epochs", "epochs", "steps")
+    assert (config.sasrec.train.adam_b2, config.sasrec.train.decay, config.sasrec.train.weight_decay) == (
+        0.98, "constant", 0.0)
+
+
+def test_jobs_check_only_the_sections_they_use(tmp_path):
+    """A log-benchmark config need not describe a retrieval model; each job checks its own sections."""
+    path = tmp_path / "c.toml"
+    path.write_text('[model]\nactions = ["click", "favorite"]\npost_id_dropout = 0.0\n'
+                    '[logs]\ninteraction_action = "click"\nrating_actions = { favorite = [4, 5] }\n')
+    config = load_config(path)  # retrieval's default positives are not heads of this model: not an error here
+    config.check_logs()
+    with pytest.raises(ConfigError, match="retrieval.positive_actions: .* are not in model.actions"):
+        config.check_retrieval()
+    for text, message in {
+        "[logs]\ncatalogue_weight = 1.0\n": "logs.catalogue_weight: .*needs model.sequence_match",
+        "[logs]\ncatalogue_bce_weight = 1.0\n": "logs.catalogue_bce_weight: .*needs model.sequence_match",
+        "[model]\npost_id_dropout = 0.5\n": "model.post_id_dropout: is not used by training on a log",
+    }.items():
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            load_config(path).check_logs()

@@ -43,12 +43,22 @@ class PhoenixConfig:
     mesh: MeshConfig = MeshConfig()
 
     def __post_init__(self) -> None:
-        for field, actions in (
-            ("retrieval.positive_actions", self.retrieval.positive_actions),
-            ("logs.interaction_action / logs.rating_actions", self.logs.actions_used),
-        ):
-            unknown = [a for a in actions if a not in self.model.actions]
-            _require(not unknown, field, f"{unknown} are not in model.actions")
+        _require(
+            self.model.table_row_multiple % self.mesh.model == 0,
+            "mesh.model",
+            f"must divide model.table_row_multiple ({self.model.table_row_multiple}) so table rows split evenly",
+        )
+
+    # Each job checks the sections it uses against [model], and only those: a config for the
+    # log benchmark need not describe a retrieval model it never trains.
+
+    def check_retrieval(self) -> None:
+        unknown = [a for a in self.retrieval.positive_actions if a not in self.model.actions]
+        _require(not unknown, "retrieval.positive_actions", f"{unknown} are not in model.actions")
+
+    def check_logs(self) -> None:
+        unknown = [a for a in self.logs.actions_used if a not in self.model.actions]
+        _require(not unknown, "logs.interaction_action / logs.rating_actions", f"{unknown} are not in model.actions")
         for field in ("catalogue_weight", "catalogue_bce_weight"):
             _require(
                 not getattr(self.logs, field) or self.model.sequence_match,
@@ -56,9 +66,9 @@ class PhoenixConfig:
                 "trains the match term, so it needs model.sequence_match = true",
             )
         _require(
-            self.model.table_row_multiple % self.mesh.model == 0,
-            "mesh.model",
-            f"must divide model.table_row_multiple ({self.model.table_row_multiple}) so table rows split evenly",
+            self.model.post_id_dropout == 0,
+            "model.post_id_dropout",
+            "is not used by training on a log (its candidates are never fresh posts); set it to 0",
         )
 
 
@@ -85,6 +95,9 @@ def _coerce(value: Any, annotation: Any, field: str) -> Any:
         (item_type, _ellipsis) = typing.get_args(annotation)
         _require(isinstance(value, list | tuple), field, f"expected a list, got {value!r}")
         return tuple(_coerce(item, item_type, f"{field}[{i}]") for i, item in enumerate(value))
+    if dataclasses.is_dataclass(annotation):
+        _require(isinstance(value, dict), field, f"expected a table, got {value!r}")
+        return _section_from_dict(annotation, value, field)
     if annotation is float:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         _require(ok, field, f"expected a number, got {value!r}")
@@ -109,8 +122,20 @@ def _section_from_dict(cls: type, values: dict[str, Any], section: str) -> Any:
     for key in values:
         if key not in known:
             raise ConfigError(f"{section}.{key}: unknown key (known: {', '.join(sorted(known))})")
+    values = dict(values)
+    for f in dataclasses.fields(cls):
+        # A nested block not written out in full keeps the section's own defaults for it
+        # (SASRec's schedule is not the ranker's), not the block class's.
+        if isinstance(values.get(f.name), dict) and dataclasses.is_dataclass(hints[f.name]):
+            if f.default_factory is not dataclasses.MISSING:
+                values[f.name] = {**dataclasses.asdict(f.default_factory()), **values[f.name]}
     kwargs = {k: _coerce(v, hints[k], f"{section}.{k}") for k, v in values.items()}
-    return cls(**kwargs)
+    if not getattr(cls, "IS_BLOCK", False):
+        return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as err:
+        raise ConfigError(f"{section}.{err}") from None
 
 
 def config_from_dict(data: dict[str, Any]) -> PhoenixConfig:
@@ -186,12 +211,23 @@ def config_to_toml(config: PhoenixConfig) -> str:
     """Serialise a config so a workdir records exactly what it was trained with."""
     lines: list[str] = []
     for name in _SECTIONS:
-        lines.append(f"[{name}]")
-        section = getattr(config, name)
-        for f in dataclasses.fields(section):
-            lines.append(f"{f.name} = {_toml_value(getattr(section, f.name))}")
-        lines.append("")
+        lines.extend(_toml_table(name, getattr(config, name)))
     return "\n".join(lines)
+
+
+def _toml_table(name: str, section: Any) -> list[str]:
+    """`[name]` with the section's plain fields, then one `[name.block]` table per nested block."""
+    lines, blocks = [f"[{name}]"], []
+    for f in dataclasses.fields(section):
+        value = getattr(section, f.name)
+        if dataclasses.is_dataclass(value):
+            blocks.append((f"{name}.{f.name}", value))
+        else:
+            lines.append(f"{f.name} = {_toml_value(value)}")
+    lines.append("")
+    for block_name, block in blocks:
+        lines.extend(_toml_table(block_name, block))
+    return lines
 
 
 def save_config(config: PhoenixConfig, path: str | Path) -> None:
@@ -202,5 +238,14 @@ def replace(config: PhoenixConfig, **sections: dict[str, Any]) -> PhoenixConfig:
     """Return a copy with some section fields overridden, validated like a file."""
     data = {name: dataclasses.asdict(getattr(config, name)) for name in _SECTIONS}
     for name, overrides in sections.items():
-        data[name].update(overrides)
+        _merge(data[name], overrides)
     return config_from_dict(data)
+
+
+def _merge(values: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Override `values` in place; a nested block (a dict) is overridden key by key."""
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(values.get(key), dict) and key != "rating_actions":
+            _merge(values[key], value)
+        else:
+            values[key] = value

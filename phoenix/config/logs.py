@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from phoenix.config.sections import TrainConfig, schedule_as_train_config
+from phoenix.config.sections import TrainConfig
 from phoenix.config.validation import require as _require
 from phoenix.config.validation import require_at_least_one
 
@@ -19,6 +19,10 @@ from phoenix.config.validation import require_at_least_one
 def _default_rating_actions() -> dict[str, tuple[float, ...]]:
     # The mapping ../shared/README.md suggests for MovieLens: 4-5 like, 5 also share, 1-2 not interested.
     return {"favorite": (4.0, 5.0), "share": (5.0, 5.0), "not_interested": (1.0, 2.0)}
+
+
+def _logs_schedule() -> TrainConfig:
+    return TrainConfig(num_steps=0, num_epochs=100, learning_rate=1e-3, log_every=1, eval_every=1, patience=10)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,8 +34,6 @@ class LogsConfig:
     eval_negatives: int = 100
     eval_seed: int = 0
     min_interactions: int = 3
-    seed: int = 0
-    batch_size: int = 32
     train_negatives: int = 4
     listwise_weight: float = 1.0
     # Train on each user's last `recent_targets` positions only (0: all), as SASRec trains on its
@@ -51,16 +53,7 @@ class LogsConfig:
     # Leave the user's own training items out of the catalogue softmax's negatives, as the
     # protocol's and SASRec's negatives are (see phoenix_training.catalogue_loss).
     catalogue_excludes_user_items: bool = False
-    learning_rate: float = 1e-3
-    warmup_steps: int = 100
-    weight_decay: float = 0.01
-    grad_clip_norm: float = 1.0
-    max_epochs: int = 100
-    patience: int = 10
-    eval_every: int = 1
-    time_budget_s: float = 0.0  # wall-clock training budget (0: none); see fit_with_early_stopping
-    # Score with an exponential moving average of the parameters (0: the raw parameters).
-    average_decay: float = 0.0
+    train: TrainConfig = dataclasses.field(default_factory=_logs_schedule)
 
     def __post_init__(self) -> None:
         for action, bounds in self.rating_actions.items():
@@ -68,10 +61,10 @@ class LogsConfig:
             _require(len(bounds) == 2, field, f"expected [low, high] ratings, got {list(bounds)}")
             _require(bounds[0] <= bounds[1], field, f"low {bounds[0]} is above high {bounds[1]}")
         _require(self.min_interactions >= 3, "logs.min_interactions", "must be at least 3 (train, valid, test)")
-        require_at_least_one(self, "logs", ("eval_negatives", "train_negatives", "max_epochs", "patience"))
+        require_at_least_one(self, "logs", ("eval_negatives", "train_negatives"))
+        _require(self.train.num_epochs > 0, "logs.train.num_epochs", "training on a log counts epochs (num_steps = 0)")
         _require(self.recent_targets >= 0, "logs.recent_targets", "must be >= 0 (0: every position)")
         _require(self.listwise_weight >= 0, "logs.listwise_weight", "must be >= 0")
-        _require(self.time_budget_s >= 0, "logs.time_budget_s", "must be >= 0 (0: no budget)")
         _require(self.catalogue_weight >= 0, "logs.catalogue_weight", "must be >= 0")
         _require(self.catalogue_bce_weight >= 0, "logs.catalogue_bce_weight", "must be >= 0")
         _require(
@@ -79,46 +72,39 @@ class LogsConfig:
             "logs.catalogue_excludes_user_items",
             "shapes the catalogue losses, so it needs logs.catalogue_weight or logs.catalogue_bce_weight > 0",
         )
-        _require(0 <= self.average_decay < 1, "logs.average_decay", "must be in [0, 1) (0: no average)")
         _require(self.catalogue_negatives >= 1, "logs.catalogue_negatives", "must be at least 1")
-        self.optimizer_config(self.max_epochs)  # batch size, learning rate, warmup, decay: TrainConfig's rules
-
-    def optimizer_config(self, num_steps: int) -> TrainConfig:
-        """Phoenix's schedule on a log, once the number of steps (epochs × batches) is known."""
-        return schedule_as_train_config(
-            self, "logs", num_steps=num_steps, warmup_steps=min(self.warmup_steps, num_steps - 1)
-        )
 
     @property
     def actions_used(self) -> tuple[str, ...]:
         return (self.interaction_action, *self.rating_actions)
 
 
+def _sasrec_schedule() -> TrainConfig:
+    # The paper's: Adam (no weight decay, beta2 0.98) at a constant 1e-3, batches of 128 users.
+    return TrainConfig(
+        batch_size=128, num_steps=0, num_epochs=200, learning_rate=1e-3, warmup_steps=0, decay="constant",
+        weight_decay=0.0, adam_b2=0.98, grad_clip_norm=0.0, log_every=1, eval_every=5, patience=25,
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class SASRecConfig:
     """SASRec (Kang & McAuley 2018) at the paper's MovieLens defaults; early-stopped like Phoenix.
 
-    The paper's code validates every 20 epochs; we validate every `eval_every` (5) and stop after
-    `patience` epochs without a better validation NDCG@10, keeping the best epoch's parameters.
+    The paper's code validates every 20 epochs; `[sasrec.train]` validates every `eval_every` (5)
+    epochs and stops after `patience` epochs without a better validation NDCG@10, keeping the best
+    epoch's parameters.
     """
 
-    hidden: int = 50
-    num_blocks: int = 2
+    model_dim: int = 50
+    num_layers: int = 2
     num_heads: int = 1
-    max_len: int = 200
-    dropout: float = 0.2
-    learning_rate: float = 1e-3
-    batch_size: int = 128
-    max_epochs: int = 200
-    patience: int = 25
-    eval_every: int = 5
-    seed: int = 0
-    time_budget_s: float = 0.0  # wall-clock training budget (0: none), the same rule as Phoenix's
+    history_len: int = 200
+    dropout_rate: float = 0.2
+    train: TrainConfig = dataclasses.field(default_factory=_sasrec_schedule)
 
     def __post_init__(self) -> None:
-        sizes = ("hidden", "num_blocks", "num_heads", "max_len", "batch_size")
-        require_at_least_one(self, "sasrec", (*sizes, "max_epochs", "patience", "eval_every"))
-        _require(self.hidden % self.num_heads == 0, "sasrec.hidden", "must be a multiple of sasrec.num_heads")
-        _require(0 <= self.dropout < 1, "sasrec.dropout", "must be in [0, 1)")
-        _require(self.learning_rate > 0, "sasrec.learning_rate", "must be positive")
-        _require(self.time_budget_s >= 0, "sasrec.time_budget_s", "must be >= 0 (0: no budget)")
+        require_at_least_one(self, "sasrec", ("model_dim", "num_layers", "num_heads", "history_len"))
+        _require(self.model_dim % self.num_heads == 0, "sasrec.model_dim", "must be a multiple of sasrec.num_heads")
+        _require(0 <= self.dropout_rate < 1, "sasrec.dropout_rate", "must be in [0, 1)")
+        _require(self.train.num_epochs > 0, "sasrec.train.num_epochs", "SASRec trains by epochs (num_steps = 0)")

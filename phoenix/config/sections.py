@@ -9,8 +9,8 @@ import dataclasses
 import math
 from pathlib import Path
 
-from phoenix.config.validation import ConfigError, require_at_least_one
 from phoenix.config.validation import require as _require
+from phoenix.config.validation import require_at_least_one
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "configs"
 
@@ -57,6 +57,9 @@ class ModelConfig:
     rope_base: float = 10_000.0
     compute_dtype: str = "float32"
     dropout_rate: float = 0.0
+    # Training drops a candidate's post-id embedding with this probability, so the ranker also
+    # learns to score a fresh post (untrained id) from its author and the user.
+    post_id_dropout: float = 0.5
     # Adds to every action's logit a bilinear match of the user state at the candidate's cutoff
     # with the candidate's post embedding (see `PhoenixRanker`); off keeps X's architecture.
     sequence_match: bool = False
@@ -86,6 +89,7 @@ class ModelConfig:
         _require(self.attn_logit_cap > 0, "model.attn_logit_cap", "must be positive")
         _require(self.rope_base > 1, "model.rope_base", "must be greater than 1")
         _require(0 <= self.dropout_rate < 1, "model.dropout_rate", "must be in [0, 1)")
+        _require(0 <= self.post_id_dropout < 1, "model.post_id_dropout", "must be in [0, 1)")
         _require(self.table_row_multiple >= 1, "model.table_row_multiple", "must be at least 1")
         _require(
             self.compute_dtype in ("float32", "bfloat16"),
@@ -136,52 +140,76 @@ class WorldConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation, checkpointing and logging of `phoenix train`."""
+    """The optimisation schedule, one block for every model: `[train]` (the ranker),
+    `[retrieval.train]`, `[logs.train]` (Phoenix on a log) and `[sasrec.train]`.
+
+    Length is `num_steps`, or `num_epochs` passes over the training examples
+    (exactly one is non-zero). The cadences (`log_every`, `eval_every`,
+    `checkpoint_every`) and `patience` count in that unit: steps, or epochs.
+    AdamW with linear warmup, then cosine decay to 10% or a constant rate.
+    """
 
     seed: int = 0
     batch_size: int = 32
     num_steps: int = 2_000
+    num_epochs: int = 0
     learning_rate: float = 3e-3
     warmup_steps: int = 100
+    decay: str = "cosine"
     weight_decay: float = 0.01
-    grad_clip_norm: float = 1.0
-    post_id_dropout: float = 0.5
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
+    adam_b2: float = 0.999
+    grad_clip_norm: float = 1.0  # 0: no clipping
     log_every: int = 50
     eval_every: int = 500
-    eval_examples: int = 512
+    eval_examples: int = 512  # validation sample: ranker examples, retrieval users
+    patience: int = 0  # stop after this long without a better validation metric (0: never)
+    time_budget_s: float = 0.0  # wall-clock safety net (0: none); the step that crosses it is validated
+    average_decay: float = 0.0  # validate and keep an exponential moving average of the parameters (0: off)
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+
+    # A block reused inside several sections: its errors name the key alone and the loader
+    # puts the section's path in front (`retrieval.train.learning_rate`).
+    IS_BLOCK = True
 
     def __post_init__(self) -> None:
-        counts = ("batch_size", "num_steps", "checkpoint_every", "keep_checkpoints", "log_every", "eval_every")
-        require_at_least_one(self, "train", (*counts, "eval_examples"))
-        _require(self.learning_rate > 0, "train.learning_rate", "must be positive")
-        _require(0 <= self.warmup_steps < self.num_steps, "train.warmup_steps", "must be in [0, num_steps)")
-        _require(self.weight_decay >= 0, "train.weight_decay", "must be >= 0")
-        _require(self.grad_clip_norm > 0, "train.grad_clip_norm", "must be positive")
-        _require(0 <= self.post_id_dropout < 1, "train.post_id_dropout", "must be in [0, 1)")
+        counts = ("batch_size", "log_every", "eval_every", "eval_examples", "checkpoint_every", "keep_checkpoints")
+        for name in counts:
+            _require(getattr(self, name) >= 1, name, "must be at least 1")
+        _require(
+            (self.num_steps > 0) != (self.num_epochs > 0) and min(self.num_steps, self.num_epochs) >= 0,
+            "num_steps",
+            f"exactly one of num_steps ({self.num_steps}) and num_epochs ({self.num_epochs}) must be positive",
+        )
+        _require(self.learning_rate > 0, "learning_rate", "must be positive")
+        _require(self.warmup_steps >= 0, "warmup_steps", "must be >= 0")
+        _require(
+            not self.num_steps or self.warmup_steps < self.num_steps, "warmup_steps", "must be below num_steps"
+        )
+        _require(self.decay in ("cosine", "constant"), "decay", f"must be 'cosine' or 'constant', got {self.decay!r}")
+        _require(self.weight_decay >= 0, "weight_decay", "must be >= 0")
+        _require(0 < self.adam_b2 < 1, "adam_b2", "must be in (0, 1)")
+        _require(self.grad_clip_norm >= 0, "grad_clip_norm", "must be >= 0 (0: no clipping)")
+        _require(self.patience >= 0, "patience", "must be >= 0 (0: never stop early)")
+        _require(self.time_budget_s >= 0, "time_budget_s", "must be >= 0 (0: no budget)")
+        _require(0 <= self.average_decay < 1, "average_decay", "must be in [0, 1) (0: no average)")
+
+    @property
+    def unit(self) -> str:
+        return "epochs" if self.num_epochs else "steps"
 
 
-def schedule_as_train_config(section_config: object, section: str, **overrides: object) -> TrainConfig:
-    """The fields a section shares with `TrainConfig` (plus `overrides`) as a `TrainConfig`.
-
-    Every model's optimizer is built from one recipe and its schedule checked by one set of
-    rules; an error names the section's own key (`retrieval.warmup_steps`, not `train.`).
-    """
-    shared = {f.name for f in dataclasses.fields(TrainConfig)} & {f.name for f in dataclasses.fields(section_config)}
-    values = {name: getattr(section_config, name) for name in shared} | overrides
-    try:
-        return TrainConfig(**values)
-    except ConfigError as err:
-        raise ConfigError(str(err).replace("train.", f"{section}.", 1)) from None
+def _retrieval_schedule() -> TrainConfig:
+    return TrainConfig(batch_size=64, num_steps=1_500, eval_examples=512)
 
 
 @dataclasses.dataclass(frozen=True)
 class RetrievalConfig:
-    """The two-tower retrieval model: what counts as a positive, its loss, training and search.
+    """The two-tower retrieval model: what counts as a positive, its loss, search, and `[retrieval.train]`.
 
     The towers take their shapes (hash tables, model_dim, layers, heads,
     history_len) from `[model]`; the user tower has its own parameters.
+    `train.eval_examples` is the number of validation users.
     """
 
     positive_actions: tuple[str, ...] = ("favorite", "reply", "repost", "quote", "share")
@@ -189,30 +217,16 @@ class RetrievalConfig:
     learn_temperature: bool = True
     logq_correction: bool = True
     post_id_dropout: float = 0.5
-    seed: int = 0
-    batch_size: int = 64
-    num_steps: int = 1_500
-    learning_rate: float = 3e-3
-    warmup_steps: int = 100
-    weight_decay: float = 0.01
-    grad_clip_norm: float = 1.0
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
-    log_every: int = 50
-    eval_every: int = 500
-    eval_users: int = 512
     max_results: int = 1_000
     search_block_scores: int = 1 << 22
+    train: TrainConfig = dataclasses.field(default_factory=_retrieval_schedule)
 
     def __post_init__(self) -> None:
         _require(len(self.positive_actions) > 0, "retrieval.positive_actions", "needs at least one action")
         _require(0.001 <= self.temperature <= 10, "retrieval.temperature", "must be in [0.001, 10]")
-        require_at_least_one(self, "retrieval", ("eval_users", "max_results", "search_block_scores"))
-        self.optimizer_config()  # the schedule fields share TrainConfig's rules
-
-    def optimizer_config(self) -> TrainConfig:
-        """The schedule fields as a `TrainConfig`: one set of rules and one optimizer recipe for both models."""
-        return schedule_as_train_config(self, "retrieval")
+        _require(0 <= self.post_id_dropout < 1, "retrieval.post_id_dropout", "must be in [0, 1)")
+        require_at_least_one(self, "retrieval", ("max_results", "search_block_scores"))
+        _require(self.train.num_steps > 0, "retrieval.train.num_steps", "retrieval trains by steps (num_epochs = 0)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,10 +14,10 @@ from einops import rearrange
 from flax import nnx
 
 from phoenix.config import ModelConfig
+from phoenix.data.batch import PrefixBatch
 from phoenix.model.attention_mask import prefix_mask
-from phoenix.model.batch import PrefixBatch
-from phoenix.model.sharded_lookup import embedding_lookup
 from phoenix.model.transformer import RMSNorm, Rotary, TransformerBlock
+from phoenix.parallel.sharded_lookup import embedding_lookup
 
 
 class HashedEmbedding(nnx.Module):

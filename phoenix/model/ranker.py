@@ -27,12 +27,12 @@ from einops import rearrange
 from flax import nnx, struct
 
 from phoenix.config import ModelConfig
+from phoenix.data.batch import CandidateBatch, PrefixBatch, RankerBatch
 from phoenix.model.attention_mask import (
     candidate_isolation_mask,
     candidate_prefix_mask,
     token_positions,
 )
-from phoenix.model.batch import CandidateBatch, PrefixBatch, RankerBatch
 from phoenix.model.prefix_encoder import PrefixEncoder
 
 

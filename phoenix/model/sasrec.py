@@ -29,13 +29,13 @@ def sasrec_causal_mask(valid: jnp.ndarray) -> jnp.ndarray:  # valid [B, L] -> [B
 
 class SASRecBlock(nnx.Module):
     def __init__(self, config: SASRecConfig, *, rngs: nnx.Rngs):
-        d = config.hidden
+        d = config.model_dim
         self.num_heads = config.num_heads
         self.attn_norm = nnx.LayerNorm(d, epsilon=1e-8, rngs=rngs)
         self.query, self.key, self.value, self.out = (nnx.Linear(d, d, rngs=rngs) for _ in range(4))
         self.ffn_norm = nnx.LayerNorm(d, epsilon=1e-8, rngs=rngs)
         self.ffn_in, self.ffn_out = nnx.Linear(d, d, rngs=rngs), nnx.Linear(d, d, rngs=rngs)
-        self.dropout = nnx.Dropout(config.dropout, rngs=rngs)
+        self.dropout = nnx.Dropout(config.dropout_rate, rngs=rngs)
 
     def attention(self, queries: jnp.ndarray, x: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:  # [B, L, D]
         split = lambda t: rearrange(t, "b l (h d) -> b h l d", h=self.num_heads)  # noqa: E731
@@ -57,18 +57,18 @@ class SASRec(nnx.Module):
     def __init__(self, num_items: int, config: SASRecConfig, *, rngs: nnx.Rngs):
         init = nnx.initializers.xavier_normal()
         self.config = config
-        self.item_embed = nnx.Embed(num_items + 1, config.hidden, embedding_init=init, rngs=rngs)
-        self.position_embed = nnx.Embed(config.max_len, config.hidden, embedding_init=init, rngs=rngs)
-        self.dropout = nnx.Dropout(config.dropout, rngs=rngs)
-        self.blocks = nnx.List([SASRecBlock(config, rngs=rngs) for _ in range(config.num_blocks)])
-        self.final_norm = nnx.LayerNorm(config.hidden, epsilon=1e-8, rngs=rngs)
+        self.item_embed = nnx.Embed(num_items + 1, config.model_dim, embedding_init=init, rngs=rngs)
+        self.position_embed = nnx.Embed(config.history_len, config.model_dim, embedding_init=init, rngs=rngs)
+        self.dropout = nnx.Dropout(config.dropout_rate, rngs=rngs)
+        self.blocks = nnx.List([SASRecBlock(config, rngs=rngs) for _ in range(config.num_layers)])
+        self.final_norm = nnx.LayerNorm(config.model_dim, epsilon=1e-8, rngs=rngs)
 
     def states(self, sequence: jnp.ndarray) -> jnp.ndarray:  # sequence [B, L] (left-padded) -> [B, L, D]
-        """The state after each position. L may be shorter than max_len: the last L positions are used."""
+        """The state after each position. L may be shorter than history_len: the last L positions are used."""
         length = sequence.shape[1]
         valid = sequence != 0  # [B, L]
-        positions = jnp.arange(self.config.max_len - length, self.config.max_len)  # [L]
-        x = self.item_embed(sequence) * jnp.sqrt(self.config.hidden) + self.position_embed(positions)[None]
+        positions = jnp.arange(self.config.history_len - length, self.config.history_len)  # [L]
+        x = self.item_embed(sequence) * jnp.sqrt(self.config.model_dim) + self.position_embed(positions)[None]
         x = self.dropout(x) * valid[..., None]  # [B, L, D]
         mask = sasrec_causal_mask(valid)  # [B, L, L]
         for block in self.blocks:

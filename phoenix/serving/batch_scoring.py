@@ -33,11 +33,11 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from phoenix.config import load_scoring_config
-from phoenix.model.batch import RequestBatch, featurize
+from phoenix.data.batch import RequestBatch, featurize
 from phoenix.serving.prefix_scorer import PrefixScorer
 from phoenix.serving.request_files import decode_requests, open_request_file
-from phoenix.train.checkpoint import load_model
-from scorers.weighted import WeightedScorer
+from phoenix.serving.weighted_score import WeightedScorer
+from phoenix.workdir import load_model
 
 JOB_FILE = "_job.json"
 

@@ -23,7 +23,7 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from phoenix.model.batch import CandidateBatch, PrefixBatch, RankerBatch
+from phoenix.data.batch import CandidateBatch, PrefixBatch, RankerBatch
 from phoenix.model.ranker import PhoenixRanker, PrefixCache
 
 CHUNK_BUCKETS = (16, 64, 256, 512, 1024, 1536, 2048)

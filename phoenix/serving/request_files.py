@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from phoenix.config import ModelConfig
-from phoenix.model.batch import RequestBatch
+from phoenix.data.batch import RequestBatch
 
 ID_LISTS = ("history_post_id", "history_author_id", "candidate_post_id", "candidate_author_id")
 OPTIONAL_LISTS = ("history_surface", "candidate_surface")

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from phoenix.config import ModelConfig
-from phoenix.model.batch import RequestBatch, featurize
+from phoenix.data.batch import RequestBatch, featurize
 from phoenix.model.ranker import PhoenixRanker
 from phoenix.serving.inputs import CandidatePost, Engagement, history_arrays
 from phoenix.serving.prefix_scorer import PrefixScorer
-from phoenix.train.checkpoint import load_model
+from phoenix.workdir import load_model
 
 
 class RankerService:

@@ -4,7 +4,7 @@ import pytest
 from candidate_pipeline.out_of_network import OutOfNetworkSource
 from candidate_pipeline.types import HistoryItem, Query
 from phoenix import Ranker
-from phoenix.serving.retriever import Retriever
+from phoenix.retrieval.retriever import Retriever
 
 NOW = 14 * 86400
 

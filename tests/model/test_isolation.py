@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from helpers import SMALL_MODEL, random_request, select_candidates
 
-from phoenix.model.batch import RequestBatch, featurize
+from phoenix.data.batch import RequestBatch, featurize
 from phoenix.model.ranker import build_ranker
 
 

@@ -7,9 +7,9 @@ import numpy as np
 from flax import nnx
 from helpers import log_from_sequences
 
+from phoenix.benchmark.sasrec import sasrec_scores, train_sasrec
 from phoenix.config import SASRecConfig
-from phoenix.logs.protocol import hit_and_ndcg, split_next_item
-from phoenix.logs.sasrec_training import sasrec_scores, train_sasrec
+from phoenix.data.protocol import hit_and_ndcg, split_next_item
 from phoenix.model.dropout import without_dropout
 from phoenix.model.sasrec import SASRec, sasrec_causal_mask
 

@@ -8,10 +8,11 @@ from candidate_pipeline.types import Candidate, HistoryItem, Query
 from phoenix.config import ScoringConfig
 from phoenix.model.ranker import build_ranker
 from phoenix.serving.service import RankerService
+from phoenix.serving.weighted_score import WeightedScorer
 from scorers.author_diversity import AuthorDiversityScorer, diversity_multiplier
 from scorers.out_of_network import OutOfNetworkScorer
 from scorers.phoenix_scorer import PhoenixScorer
-from scorers.weighted import WeightedScorer, WeightedScoreStage
+from scorers.weighted import WeightedScoreStage
 
 
 def scored(post_id, author_id, weighted, **kw):

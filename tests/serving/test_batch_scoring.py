@@ -16,7 +16,7 @@ from phoenix.serving.batch_scoring import score_files
 from phoenix.serving.inputs import CandidatePost, Engagement
 from phoenix.serving.request_files import RequestFileError, requests_table
 from phoenix.serving.service import RankerService
-from phoenix.train.checkpoint import load_model
+from phoenix.workdir import load_model
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from helpers import SMALL_MODEL, random_request
 
-from phoenix.model.batch import featurize
+from phoenix.data.batch import featurize
 from phoenix.model.ranker import build_ranker
 from phoenix.serving.prefix_scorer import PrefixScorer, chunk_plan, history_buckets
 

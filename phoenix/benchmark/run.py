@@ -1,0 +1,138 @@
+"""`phoenix benchmark-logs`: Phoenix against SASRec, most-popular and co-occurrence on one log.
+
+Everything is trained and evaluated in the same run, on the same split and the
+same sampled negatives. Each model's result is written to
+`OUT/models/{name}.json` as soon as it is known, tagged with a fingerprint of
+the log file and the config: a killed run, started again with the same
+arguments, reuses the finished models and redoes only the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from phoenix.benchmark.count_baselines import cooccurrence_scores, popular_scores
+from phoenix.config import PhoenixConfig, config_to_toml
+from phoenix.data.interactions import InteractionLog, load_interactions
+from phoenix.data.protocol import NextItemSplit, hit_and_ndcg, split_next_item
+from phoenix.training.loop import FitResult
+
+MODELS = ("phoenix", "sasrec", "popular", "cooccurrence")
+
+
+def _fingerprint(path: Path, fmt: str, config: PhoenixConfig) -> str:
+    files = sorted(path.rglob("*")) if path.is_dir() else [path]
+    stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
+    return hashlib.sha256(json.dumps([stats, fmt, config_to_toml(config)]).encode()).hexdigest()[:16]
+
+
+def _write_json(path: Path, value: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=1))
+    os.replace(tmp, path)
+
+
+def _count_baseline(scorer: Callable[[NextItemSplit, str], object]) -> Callable:
+    def run(split: NextItemSplit, config: PhoenixConfig, progress: bool) -> dict:
+        return {which: hit_and_ndcg(scorer(split, which)) for which in ("valid", "test")}
+
+    return run
+
+
+def _run_sasrec(split: NextItemSplit, config: PhoenixConfig, progress: bool) -> dict:
+    from phoenix.benchmark.sasrec import sasrec_scores, train_sasrec
+
+    model, fit = train_sasrec(split, config.sasrec, progress, config.mesh)
+    return _trained_result(fit, lambda which: sasrec_scores(model, split, which))
+
+
+def _run_phoenix(split: NextItemSplit, config: PhoenixConfig, progress: bool) -> dict:
+    from phoenix.benchmark.phoenix_on_logs import phoenix_scores, train_phoenix_on_log
+
+    model, tables, fit = train_phoenix_on_log(split, config, progress)
+    action = config.model.actions.index(config.logs.interaction_action)
+    return _trained_result(fit, lambda which: phoenix_scores(model, split, tables, which, action))
+
+
+def _trained_result(fit: FitResult, scores: Callable[[str], object]) -> dict:
+    result = {which: hit_and_ndcg(scores(which)) for which in ("valid", "test")}
+    epochs = round(fit.steps / fit.steps_per_epoch, 3)  # trained epochs (validation may run every few)
+    return {**result, "best_epoch": fit.best_epoch, "epochs": epochs, "stopped_by": fit.stopped_by,
+            "history": fit.validations}
+
+
+RUNNERS = {
+    "popular": _count_baseline(popular_scores),
+    "cooccurrence": _count_baseline(cooccurrence_scores),
+    "sasrec": _run_sasrec,
+    "phoenix": _run_phoenix,
+}
+
+
+def data_summary(log: InteractionLog, split: NextItemSplit) -> dict:
+    return {
+        "source": log.source,
+        "users": log.num_users,
+        "items": log.num_items,
+        "interactions": len(log),
+        "malformed_rows": log.malformed.count,
+        "malformed_examples": [{"line": line, "reason": reason} for line, reason in log.malformed.examples],
+        "eval_users": int(split.eval_users.size),
+    }
+
+
+def run_log_benchmark(
+    path: str | Path, config: PhoenixConfig, out_dir: str | Path, fmt: str = "auto",
+    models: tuple[str, ...] = MODELS, progress: bool = True, log: Callable[[str], None] = print,
+) -> dict:
+    start = time.perf_counter()
+    path, out = Path(path), Path(out_dir)
+    unknown = [m for m in models if m not in RUNNERS]
+    if unknown:
+        raise ValueError(f"models: unknown {unknown} (known: {', '.join(MODELS)})")
+    config.check_logs()
+    interactions = load_interactions(path, config.logs, config.model.actions, fmt)
+    if interactions.malformed.count:
+        print(f"warning: {path}: {interactions.malformed.summary()}", file=sys.stderr)
+    split = split_next_item(
+        interactions, config.logs.eval_negatives, config.logs.eval_seed, config.logs.min_interactions
+    )
+    data = data_summary(interactions, split)
+    log(f"{path}: {data['interactions']} interactions, {data['users']} users, {data['items']} items, "
+        f"{data['eval_users']} evaluated, {data['malformed_rows']} malformed rows")
+    fingerprint = _fingerprint(path, fmt, config)
+    results = {}
+    for name in models:
+        saved = out / "models" / f"{name}.json"
+        if saved.is_file():
+            previous = json.loads(saved.read_text())
+            if previous.get("fingerprint") == fingerprint:
+                results[name] = previous["result"]
+                log(f"{name}: reusing the finished result in {saved}")
+                continue
+        began = time.perf_counter()
+        result = RUNNERS[name](split, config, progress)
+        result["seconds"] = round(time.perf_counter() - began, 2)
+        _write_json(saved, {"fingerprint": fingerprint, "result": result})
+        results[name] = result
+        log(f"{name}: valid ndcg@10 {result['valid']['ndcg@10']:.4f}, test ndcg@10 {result['test']['ndcg@10']:.4f}, "
+            f"hr@10 {result['test']['hr@10']:.4f} ({result['seconds']:.0f} s)")
+    report = {"data": data, "models": {}, "seconds": round(time.perf_counter() - start, 2)}
+    histories = {}
+    for name, result in results.items():
+        report["models"][name] = {k: v for k, v in result.items() if k != "history"}
+        if "history" in result:
+            histories[name] = result["history"]
+    if histories:
+        from phoenix.training.plots import plot_validation_ndcg
+
+        report["plot"] = str(plot_validation_ndcg(histories, out / "valid_ndcg.png"))
+    _write_json(out / "benchmark.json", report)
+    return report

@@ -1,1 +1,0 @@
-"""Real interaction logs: loading them, the next-item protocol, and the benchmark against baselines."""

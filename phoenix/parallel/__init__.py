@@ -1,0 +1,1 @@
+"""The device mesh: logical-axis rules, mesh-split embedding lookups, multi-host start-up."""

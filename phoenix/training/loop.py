@@ -1,0 +1,194 @@
+"""`fit`: the one training loop, for every model.
+
+    fit(trainer, batches, validate, schedule, metric="valid_ndcg@10", workdir=..., steps_per_epoch=...)
+
+One loop runs the ranker, the two-tower model, Phoenix on a log and SASRec:
+
+* steps: `trainer.step` on each batch that `batches(start, end)` yields, the
+  dropout key a function of (seed, step), so a resumed run draws what the
+  uninterrupted one would have;
+* validation every `eval_every` (and at the end, and on the step that crosses
+  `time_budget_s`), scored with an exponential moving average of the
+  parameters when `average_decay` is set;
+* early stopping: the best validated parameters are kept (on disk under
+  `WORKDIR/best/`, or as a host copy without a workdir), training stops after
+  `patience` without a better `metric`, and the model ends holding the best
+  parameters;
+* with a workdir: orbax checkpoints (`WORKDIR/checkpoints/`) every
+  `checkpoint_every` and at the end, resumed from the latest, `metrics.jsonl`
+  and a plot; without one (a benchmark in memory) the records come back in
+  `FitResult.records`;
+* a tqdm bar, and a clear error on a non-finite loss.
+
+The cadences count in the schedule's unit: steps, or epochs of
+`steps_per_epoch` steps. Multi-process jobs validate afterwards from the
+checkpoint (validation needs one host's view of the whole model).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from flax import nnx
+from tqdm.auto import tqdm
+
+from phoenix.config import ConfigError, TrainConfig
+from phoenix.parallel.distributed import is_main_process
+from phoenix.training.metrics_log import MetricsLog
+from phoenix.training.parameter_average import ParameterAverage
+from phoenix.training.trainer import Trainer
+from phoenix.workdir import (
+    best_manager,
+    checkpoint_manager,
+    restore_best,
+    restore_training_state,
+    save_best,
+    save_checkpoint,
+)
+
+Batches = Callable[[int, int], Iterable[tuple[int, tuple[Any, Any]]]]  # (start, end) -> (step, (batch, shared))
+
+
+@dataclasses.dataclass
+class FitResult:
+    records: list[dict]  # every record: {"step", "loss"} and {"step", "valid_...": ...}, as metrics.jsonl holds
+    best_step: int  # the step whose parameters the model ends with (-1: never validated)
+    best_metric: float
+    steps: int  # steps trained when training stopped
+    seconds: float
+    stopped_by: str  # "schedule", "patience", "time_budget" or "max_steps"
+    steps_per_epoch: int = 1
+
+    @property
+    def validations(self) -> list[dict]:
+        return [r for r in self.records if any(k.startswith("valid_") for k in r)]
+
+    @property
+    def best_epoch(self) -> int:
+        """The epoch (counted from 1) that the kept parameters finished."""
+        return -(-self.best_step // self.steps_per_epoch)
+
+
+def schedule_steps(schedule: TrainConfig, steps_per_epoch: int) -> tuple[int, int]:
+    """(total steps, steps per unit) of a schedule: the unit is a step, or an epoch."""
+    if schedule.num_epochs:
+        return schedule.num_epochs * steps_per_epoch, steps_per_epoch
+    return schedule.num_steps, 1
+
+
+def fit(
+    trainer: Trainer,
+    batches: Batches,
+    validate: Callable[[nnx.Module], dict[str, float]],
+    schedule: TrainConfig,
+    *,
+    metric: str,
+    workdir: str | Path | None = None,
+    steps_per_epoch: int = 1,
+    name: str = "train",
+    progress: bool = True,
+    max_steps: int | None = None,
+    plot: Callable[[list[dict], Path], Any] | None = None,
+) -> FitResult:
+    """Train (or resume) until the schedule, patience or the time budget ends; see the module doc."""
+    began = time.perf_counter()
+    total, unit = schedule_steps(schedule, steps_per_epoch)
+    every = {k: getattr(schedule, k) * unit for k in ("log_every", "eval_every", "checkpoint_every", "patience")}
+    workdir = Path(workdir) if workdir is not None else None
+    main = is_main_process()
+    validating = jax.process_count() == 1
+    if schedule.average_decay and workdir is not None:
+        raise ConfigError("train.average_decay: the parameter average is not checkpointed; use it without a workdir")
+    average = ParameterAverage(trainer.params(), schedule.average_decay) if schedule.average_decay else None
+
+    manager = best = None
+    start, best_step, best_metric, best_params = 0, -1, -math.inf, None
+    if workdir is not None:
+        manager = checkpoint_manager(workdir, keep=schedule.keep_checkpoints)
+        best = best_manager(workdir)
+        model, optimizer = trainer.objects()
+        restored = restore_training_state(manager, model, optimizer)
+        if restored:
+            trainer.load(model, optimizer)
+            start = restored["step"]
+            best_step, best_metric = restored.get("best_step", -1), restored.get("best_metric", -math.inf)
+    log = MetricsLog(workdir / "metrics.jsonl", resume_step=start) if workdir is not None and main else None
+    records = log.read() if log is not None else []
+
+    def write(record: dict) -> None:
+        if schedule.num_epochs:
+            record = {**record, "epoch": record["step"] / steps_per_epoch}
+        records.append(record)
+        if log is not None:
+            log.write(record)
+
+    end = total if max_steps is None else min(total, start + max_steps)
+    stopped_by = "schedule" if end == total else "max_steps"
+    dropout_root = jax.random.key(schedule.seed)
+    pending: list = []
+    bar = tqdm(initial=start, total=total, desc=name, disable=not progress, leave=False)
+    done = start
+    for step, (batch, shared) in batches(start, end):
+        pending.append(trainer.step(batch, shared, jax.random.fold_in(dropout_root, step)))
+        if average is not None:
+            average.update(trainer.params())
+        bar.update()
+        done = step + 1
+        over_budget = schedule.time_budget_s > 0 and time.perf_counter() - began >= schedule.time_budget_s
+        if done % every["log_every"] == 0 or done == end or over_budget:
+            loss = float(np.mean([float(x) for x in pending]))
+            pending.clear()
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"{name}: training loss became {loss} by step {done}")
+            write({"step": done, "loss": loss})
+            bar.set_postfix(loss=f"{loss:.4f}")
+        if validating and (done % every["eval_every"] == 0 or done == end or over_budget):
+            model = trainer.model
+            with average.swapped_in(model) if average is not None else nullcontext():
+                scores = validate(model)
+                kept = jax.tree.map(np.array, nnx.state(model, nnx.Param)) if best is None else None
+                record = {"step": done, **{f"valid_{k}": v for k, v in scores.items()}}
+                if record[metric] > best_metric:
+                    best_step, best_metric = done, float(record[metric])
+                    if best is not None:
+                        save_best(best, done, model, {"step": done, "metric": metric, "value": best_metric})
+                    else:
+                        best_params = kept
+            write(record)
+            bar.set_postfix(best=f"{best_metric:.4f}@{best_step}")
+        if manager is not None and (done % every["checkpoint_every"] == 0 or done == end):
+            save_checkpoint(manager, done, *trainer.objects(),
+                            {"step": done, "best_step": best_step, "best_metric": best_metric})
+        if every["patience"] and best_step >= 0 and done - best_step >= every["patience"] and validating:
+            stopped_by = "patience"
+            break
+        if over_budget:
+            stopped_by = "time_budget"
+            break
+    bar.close()
+    if manager is not None:
+        if done not in manager.all_steps() and done > start:
+            save_checkpoint(manager, done, *trainer.objects(),
+                            {"step": done, "best_step": best_step, "best_metric": best_metric})
+        manager.wait_until_finished()
+        manager.close()
+        best.wait_until_finished()
+    if best_params is not None:
+        trainer.load_params(best_params)
+    elif best is not None and best.latest_step() is not None:
+        model, optimizer = trainer.objects()
+        restore_best(best, model)
+        trainer.load(model, optimizer)
+    if best is not None:
+        best.close()
+    if workdir is not None and main and plot is not None:
+        plot(records, workdir / "training.png")
+    return FitResult(records, best_step, best_metric, done, time.perf_counter() - began, stopped_by, steps_per_epoch)

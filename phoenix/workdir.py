@@ -1,0 +1,269 @@
+"""The workdir: what a trained model leaves behind, and how every job finds it again.
+
+    WORKDIR/config.toml        the config it was trained with
+    WORKDIR/run.json           the data directory it trains on
+    WORKDIR/checkpoints/<s>/   orbax: parameters, optimizer state, progress (resume)
+    WORKDIR/best/<s>/          orbax: the best validated parameters (evaluation, serving)
+    WORKDIR/metrics.jsonl, training.png
+
+Training, evaluation and serving all sit above this module; none of them
+needs another to find a model. Orbax finalises a step atomically, so a job
+killed mid-save leaves the previous step intact. Nothing is unpickled: arrays
+come back through orbax's array handlers and progress through JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from phoenix.config import ConfigError, PhoenixConfig, load_config, save_config
+from phoenix.data.world.generator import generate_world
+from phoenix.data.world.io import ImpressionLog, read_impressions, read_metadata, write_world
+from phoenix.model.ranker import PhoenixRanker, build_ranker
+from phoenix.parallel.distributed import is_main_process, process_shard, sync_processes
+
+# Bumped when a change of the model's code moves or renames its parameters: a checkpoint of
+# another layout is refused with a message to retrain, never loaded into the wrong arrays.
+CHECKPOINT_LAYOUT = 2
+
+
+class CheckpointError(ValueError):
+    """A workdir or checkpoint is missing or unreadable (names the path)."""
+
+
+def checkpoint_manager(workdir: str | Path, keep: int = 2, save_every: int = 1) -> ocp.CheckpointManager:
+    """The resumable training state: parameters, optimizer and progress under `checkpoints/`."""
+    directory = (Path(workdir) / "checkpoints").absolute()
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, save_interval_steps=save_every, create=True)
+    return ocp.CheckpointManager(directory, options=options, item_names=("params", "optimizer", "progress"))
+
+
+def best_manager(workdir: str | Path, create: bool = True) -> ocp.CheckpointManager:
+    """The best validated parameters (one step) under `best/`."""
+    directory = (Path(workdir) / "best").absolute()
+    options = ocp.CheckpointManagerOptions(max_to_keep=1, create=create)
+    return ocp.CheckpointManager(directory, options=options, item_names=("params", "progress"))
+
+
+def save_best(manager: ocp.CheckpointManager, step: int, model: nnx.Module, progress: dict) -> None:
+    manager.save(
+        step,
+        args=ocp.args.Composite(
+            params=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(model, nnx.Param))),
+            progress=ocp.args.JsonSave({**progress, "layout": CHECKPOINT_LAYOUT}),
+        ),
+        force=True,
+    )
+
+
+def restore_best(manager: ocp.CheckpointManager, model: nnx.Module) -> int:
+    """Load the best validated parameters into `model`; returns their step."""
+    step = manager.latest_step()
+    if step is None:
+        raise CheckpointError(f"{manager.directory}: no checkpoint found")
+    _restore_params(manager, step, model)
+    return step
+
+
+def save_checkpoint(
+    manager: ocp.CheckpointManager, step: int, model: nnx.Module, optimizer: nnx.Optimizer, progress: dict
+) -> None:
+    manager.save(
+        step,
+        args=ocp.args.Composite(
+            params=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(model, nnx.Param))),
+            optimizer=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(optimizer))),
+            progress=ocp.args.JsonSave({**progress, "layout": CHECKPOINT_LAYOUT}),
+        ),
+        force=True,
+    )
+
+
+def restore_target(tree: Any) -> Any:
+    """Abstract arrays (shape, dtype, sharding) of `tree`: orbax restores each saved array straight
+    into that layout, so a checkpoint written on one mesh shape restores onto another."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), tree)
+
+
+def _check_layout(manager: ocp.CheckpointManager, step: int) -> None:
+    """Refuse a checkpoint written with another parameter layout, naming it and what to do."""
+    path = Path(manager.directory) / str(step)
+    try:
+        progress = manager.restore(step, args=ocp.args.Composite(progress=ocp.args.JsonRestore()))["progress"]
+    except Exception as err:  # orbax raises many types for damaged files
+        raise CheckpointError(f"{path}: checkpoint is corrupt or unreadable: {err}") from err
+    layout = progress.get("layout", 1) if isinstance(progress, dict) else None
+    if layout != CHECKPOINT_LAYOUT:
+        raise CheckpointError(
+            f"{path}: written with parameter layout {layout}, this Phoenix reads layout {CHECKPOINT_LAYOUT} "
+            "(the model's parameters were reorganised); retrain with `phoenix train`"
+        )
+
+
+def _restore_items(manager: ocp.CheckpointManager, step: int, items: dict[str, Any]) -> dict[str, Any]:
+    path = Path(manager.directory) / str(step)
+    _check_layout(manager, step)
+    try:
+        restored = manager.restore(step, args=ocp.args.Composite(**items))
+    except Exception as err:  # orbax raises many types for damaged files
+        raise CheckpointError(f"{path}: checkpoint is corrupt or does not match the config: {err}") from err
+    return {name: restored[name] for name in items}
+
+
+def restore_training_state(
+    manager: ocp.CheckpointManager, model: nnx.Module, optimizer: nnx.Optimizer
+) -> dict | None:
+    """Load the latest checkpoint into `model` and `optimizer`; None if there is none."""
+    step = manager.latest_step()
+    if step is None:
+        return None
+    params_state = nnx.state(model, nnx.Param)
+    opt_state = nnx.state(optimizer)
+    restored = _restore_items(
+        manager,
+        step,
+        {
+            "params": ocp.args.StandardRestore(restore_target(nnx.to_pure_dict(params_state))),
+            "optimizer": ocp.args.StandardRestore(restore_target(nnx.to_pure_dict(opt_state))),
+            "progress": ocp.args.JsonRestore(),
+        },
+    )
+    nnx.replace_by_pure_dict(params_state, restored["params"])
+    nnx.replace_by_pure_dict(opt_state, restored["optimizer"])
+    nnx.update(model, params_state)
+    nnx.update(optimizer, opt_state)
+    return restored["progress"]
+
+
+def load_workdir_config(workdir: str | Path) -> PhoenixConfig:
+    path = Path(workdir) / "config.toml"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no config in workdir (was `phoenix train` run here?)")
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        raise CheckpointError(str(err)) from err
+
+
+def write_workdir_config(config: PhoenixConfig, workdir: str | Path) -> None:
+    """Record the config; refuse to resume a workdir trained with another model shape."""
+    path = Path(workdir) / "config.toml"
+    if path.is_file():
+        previous = load_workdir_config(workdir)
+        if previous.model != config.model:
+            raise CheckpointError(f"{path}: workdir was trained with a different [model] config")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_config(config, path)
+
+
+def write_run_data_dir(workdir: str | Path, data_dir: str | Path) -> None:
+    """Record which world a workdir trains on, so eval and serving find it without flags."""
+    (Path(workdir) / "run.json").write_text(json.dumps({"data_dir": str(Path(data_dir).absolute())}))
+
+
+def read_run_data_dir(workdir: str | Path) -> Path:
+    path = Path(workdir) / "run.json"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not found; pass --data to name the world directory")
+    try:
+        return Path(json.loads(path.read_text())["data_dir"])
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path}: unreadable run record: {err}") from err
+
+
+def load_model(
+    workdir: str | Path, step: int | None = None, compute_dtype: str | None = None
+) -> tuple[PhoenixRanker, PhoenixConfig, int]:
+    """Rebuild the ranker from a workdir's config and its latest (or given) checkpoint.
+
+    `compute_dtype` overrides the trained compute dtype: "serving" picks the
+    trained one on a CPU and bfloat16 on accelerators. Parameters stay float32
+    either way; only activations and matmul inputs change, which is where
+    accelerators are fast and where a CPU is not.
+    """
+    config = load_workdir_config(workdir)
+    if compute_dtype == "serving":
+        compute_dtype = config.model.compute_dtype if jax.default_backend() == "cpu" else "bfloat16"
+    if compute_dtype is not None:
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, compute_dtype=compute_dtype))
+    model = build_ranker(config.model)
+    return model, config, restore_params(workdir, model, step)
+
+
+def restore_params(directory: str | Path, model: nnx.Module, step: int | None = None) -> int:
+    """Load the model a workdir serves into `model`; returns its step.
+
+    That is the best validated step (`best/`) when training validated, else the
+    latest training checkpoint; `step` picks a training checkpoint instead.
+    """
+    directory = Path(directory)
+    if step is None and (directory / "best").is_dir():
+        manager = best_manager(directory, create=False)
+        if manager.latest_step() is not None:
+            step = restore_best(manager, model)
+            manager.close()
+            return step
+        manager.close()
+    if not (directory / "checkpoints").is_dir():
+        raise CheckpointError(f"{directory / 'checkpoints'}: no checkpoint found")
+    manager = checkpoint_manager(directory)
+    step = manager.latest_step() if step is None else step
+    if step is None:
+        raise CheckpointError(f"{directory / 'checkpoints'}: no checkpoint found")
+    _restore_params(manager, step, model)
+    manager.close()
+    return step
+
+
+def _restore_params(manager: ocp.CheckpointManager, step: int, model: nnx.Module) -> None:
+    params_state = nnx.state(model, nnx.Param)
+    target = restore_target(nnx.to_pure_dict(params_state))
+    restored = _restore_items(manager, step, {"params": ocp.args.StandardRestore(target)})
+    nnx.replace_by_pure_dict(params_state, restored["params"])
+    nnx.update(model, params_state)
+
+
+def ensure_world(config: PhoenixConfig, data_dir: str | Path) -> Path:
+    """Generate the config's world into `data_dir` unless one is already there."""
+    data_dir = Path(data_dir)
+    if not (data_dir / "world.json").is_file():
+        write_world(generate_world(config.world, config.model.actions), data_dir)
+    elif read_metadata(data_dir)["config"] != dataclasses.asdict(config.world):
+        raise ValueError(f"{data_dir / 'world.json'}: this world was generated from another [world] config")
+    return data_dir
+
+
+def prepare_run(
+    config: PhoenixConfig, workdir: str | Path, data_dir: str | Path | None = None
+) -> tuple[Path, Path, ImpressionLog]:
+    """What every training job on impressions does first: the absolute workdir with its config
+    recorded, the world it trains on, and this process's share of that world's impressions.
+
+    The world is `data_dir` if given, else the one the workdir already trains on (so a resumed job
+    keeps its world), else a world generated from the config in WORKDIR/world.
+    """
+    workdir = Path(workdir).absolute()
+    if data_dir is None:
+        try:
+            data_dir = read_run_data_dir(workdir)
+        except CheckpointError:
+            data_dir = workdir / "world"
+    data_dir = Path(data_dir).absolute()
+    if is_main_process():  # one writer; the others wait at the barrier below
+        workdir.mkdir(parents=True, exist_ok=True)
+        write_workdir_config(config, workdir)
+        if data_dir == workdir / "world":
+            ensure_world(config, data_dir)
+        write_run_data_dir(workdir, data_dir)
+    sync_processes("phoenix-prepare-run")
+    log = read_impressions(data_dir, user_shard=process_shard())
+    if log.actions != config.model.actions:
+        raise ValueError(f"{data_dir}: world actions {log.actions} differ from model.actions {config.model.actions}")
+    return workdir, data_dir, log

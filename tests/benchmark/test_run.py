@@ -1,0 +1,70 @@
+"""`phoenix benchmark-logs` end to end on a small synthetic log: JSON, plot, resume, learning."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.csv as pacsv
+from helpers import SMALL_MODEL
+
+from phoenix.benchmark.run import run_log_benchmark
+from phoenix.cli import main
+from phoenix.config import PhoenixConfig, replace, save_config
+from phoenix.data.synthetic_log import synthetic_interactions
+
+SMALL_LOGS = {"max_epochs": 10, "patience": 10, "batch_size": 16, "learning_rate": 3e-3, "warmup_steps": 5,
+              "eval_negatives": 50}
+SMALL_SASREC = {"hidden": 16, "max_len": 16, "max_epochs": 4, "patience": 4, "batch_size": 32}
+
+
+def _config() -> PhoenixConfig:
+    model = {**SMALL_MODEL.__dict__, "history_len": 16}
+    return replace(PhoenixConfig(), model=model, logs=SMALL_LOGS, sasrec=SMALL_SASREC)
+
+
+def test_benchmark_reports_every_model_and_phoenix_learns(tmp_path):
+    log = tmp_path / "log.csv"
+    pacsv.write_csv(synthetic_interactions(150, 300, 3000, seed=1, num_topics=10), log)
+    lines = []
+    report = run_log_benchmark(log, _config(), tmp_path / "out", progress=False, log=lines.append)
+    assert report["data"]["interactions"] == 3000 and report["data"]["users"] == 150
+    assert report["data"]["malformed_rows"] == 0 and report["data"]["eval_users"] == 150
+    assert set(report["models"]) == {"phoenix", "sasrec", "popular", "cooccurrence"}
+    for result in report["models"].values():
+        for which in ("valid", "test"):
+            assert 0 <= result[which]["ndcg@10"] <= result[which]["hr@10"] <= 1
+        assert result["seconds"] >= 0
+    # The synthetic users walk their topic's items in order: co-occurrence nearly solves it, and
+    # Phoenix must be far above chance (NDCG@10 about 0.09 for a random scorer with 50 negatives).
+    assert report["models"]["cooccurrence"]["test"]["hr@10"] > 0.7
+    assert report["models"]["phoenix"]["test"]["ndcg@10"] > 0.2
+    assert report["models"]["phoenix"]["epochs"] == 10 and (tmp_path / "out" / "valid_ndcg.png").stat().st_size > 0
+
+    # A rerun with the same arguments reuses every finished model instead of training again.
+    lines.clear()
+    again = run_log_benchmark(log, _config(), tmp_path / "out", progress=False, log=lines.append)
+    assert sum("reusing" in line for line in lines) == 4
+    assert again["models"] == report["models"]
+
+
+def test_cli_prints_the_report_as_its_last_line(tmp_path, capsys):
+    log = tmp_path / "log.tsv"
+    table = synthetic_interactions(40, 200, 400, seed=2)
+    pacsv.write_csv(table, log, pacsv.WriteOptions(delimiter="\t"))
+    with log.open("a") as f:
+        f.write("41\n")  # one malformed row
+    config_path = tmp_path / "small.toml"
+    save_config(_config(), config_path)
+    code = main(["benchmark-logs", "--interactions", str(log), "--config", str(config_path), "--out",
+                 str(tmp_path / "out"), "--models", "popular,cooccurrence", "--no-progress"])
+    out = capsys.readouterr()
+    assert code == 0
+    report = json.loads(out.out.strip().splitlines()[-1])
+    assert set(report["models"]) == {"popular", "cooccurrence"}
+    assert report["data"]["malformed_rows"] == 1 and report["data"]["malformed_examples"][0]["line"] == 402
+    assert "1 malformed rows" in out.err
+
+
+def test_cli_names_a_missing_log(tmp_path, capsys):
+    code = main(["benchmark-logs", "--interactions", str(tmp_path / "nope.csv"), "--out", str(tmp_path)])
+    assert code == 2 and "nope.csv: no such file" in capsys.readouterr().err
