@@ -31,8 +31,8 @@ import pyarrow.csv as pacsv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from phoenix.config import CONFIG_DIR, load_config, replace  # noqa: E402
 from phoenix.benchmark.count_baselines import cooccurrence_scores, popular_scores  # noqa: E402
+from phoenix.config import CONFIG_DIR, load_config, replace  # noqa: E402
 from phoenix.data.interactions import load_interactions  # noqa: E402
 from phoenix.data.protocol import hit_and_ndcg, split_next_item  # noqa: E402
 from phoenix.data.synthetic_log import synthetic_interactions  # noqa: E402

@@ -26,13 +26,13 @@ from flax import nnx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.roofline import matmul_rate  # noqa: E402
-from phoenix.feed.build import build_pipeline  # noqa: E402
 from candidate_pipeline.types import Candidate, HistoryItem, Query  # noqa: E402
 from phoenix.config import CONFIG_DIR, load_config  # noqa: E402
 from phoenix.data.batch import RequestBatch, featurize  # noqa: E402
+from phoenix.feed.build import build_pipeline  # noqa: E402
+from phoenix.feed.ranker_api import Ranker  # noqa: E402
 from phoenix.model.ranker import build_ranker  # noqa: E402
 from phoenix.serving.prefix_scorer import PrefixScorer  # noqa: E402
-from phoenix.feed.ranker_api import Ranker  # noqa: E402
 from phoenix.serving.service import RankerService  # noqa: E402
 
 

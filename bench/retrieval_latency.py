@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.rank_latency import timed  # noqa: E402
 from candidate_pipeline.types import HistoryItem  # noqa: E402
 from phoenix.config import CONFIG_DIR, load_config  # noqa: E402
-from phoenix.retrieval.two_tower import build_two_tower  # noqa: E402
 from phoenix.retrieval.corpus_index import CorpusIndex  # noqa: E402
 from phoenix.retrieval.retriever import Retriever  # noqa: E402
+from phoenix.retrieval.two_tower import build_two_tower  # noqa: E402
 
 
 def numpy_top_k(vectors: np.ndarray, user: np.ndarray, k: int) -> np.ndarray:

@@ -38,8 +38,8 @@ from phoenix.model.ranker import build_ranker  # noqa: E402
 from phoenix.serving.batch_scoring import score_files  # noqa: E402
 from phoenix.serving.prefix_scorer import PrefixScorer  # noqa: E402
 from phoenix.serving.request_files import REQUEST_SCHEMA, decode_requests  # noqa: E402
+from phoenix.training.optimizer import make_optimizer  # noqa: E402
 from phoenix.workdir import checkpoint_manager, load_model, save_checkpoint, write_workdir_config  # noqa: E402
-from phoenix.training.step import make_optimizer  # noqa: E402
 
 
 def untrained_workdir(config_path: str, workdir: Path) -> Path:
@@ -47,7 +47,7 @@ def untrained_workdir(config_path: str, workdir: Path) -> Path:
     model = build_ranker(config.model)
     write_workdir_config(config, workdir)
     manager = checkpoint_manager(workdir)
-    save_checkpoint(manager, 0, model, make_optimizer(model, config.train), {"step": 0})
+    save_checkpoint(manager, 0, model, make_optimizer(model, config.train, config.train.num_steps), {"step": 0})
     manager.wait_until_finished()
     manager.close()
     return workdir

@@ -1,6 +1,6 @@
 """Training throughput of the ranker on this machine's devices: examples/s and model FLOPs utilisation.
 
-Runs the real sharded training step (`ShardedTrainer`: the jit with explicit
+Runs the real sharded training step (`Trainer`: the jit with explicit
 shardings that `phoenix train` runs) on synthetic packed examples of the
 config's shapes (full histories, every candidate slot used), on the `[mesh]`
 of the config or `--mesh DATAxMODEL`, and prints JSON lines:
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from flax import nnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -40,10 +41,11 @@ from phoenix.config import CONFIG_DIR, ModelConfig, load_config, replace  # noqa
 from phoenix.config.mesh import mesh_flag  # noqa: E402
 from phoenix.data.batch import RequestBatch, featurize  # noqa: E402
 from phoenix.model.ranker import build_ranker  # noqa: E402
-from phoenix.training.loader import BatchLoader  # noqa: E402
 from phoenix.parallel.partitioning import batch_sharding, make_mesh  # noqa: E402
-from phoenix.training.trainer import ShardedTrainer  # noqa: E402
-from phoenix.training.step import make_optimizer, train_step  # noqa: E402
+from phoenix.training.loader import BatchLoader  # noqa: E402
+from phoenix.training.optimizer import make_optimizer  # noqa: E402
+from phoenix.training.ranker import ranker_trainer  # noqa: E402
+from phoenix.training.ranker_loss import ranker_loss  # noqa: E402
 
 # Dense peak FLOP/s per device by (device kind prefix, compute dtype); CPU: this machine's figure.
 PEAK_FLOPS = {
@@ -107,9 +109,16 @@ def median_seconds(call, steps: int) -> float:
 def unsharded_step_seconds(config, features, labels, steps: int) -> float:
     """The baseline: the same update as a plain `nnx.jit` on the default device."""
     model = build_ranker(config.model, seed=config.train.seed)
-    optimizer = make_optimizer(model, config.train)
+    optimizer = make_optimizer(model, config.train, config.train.num_steps)
     rows = np.arange(config.train.batch_size) % len(labels)
     batch, y, key = features.take(rows), labels[rows], jax.random.key(0)
+
+    @nnx.jit
+    def train_step(model, optimizer, batch, y, key):
+        loss, grads = nnx.value_and_grad(lambda m: ranker_loss(m, (batch, y), None, key))(model)
+        optimizer.update(model, grads)
+        return loss
+
     return median_seconds(lambda: train_step(model, optimizer, batch, y, key).block_until_ready(), steps)
 
 
@@ -133,17 +142,17 @@ def main() -> None:
         print(json.dumps({**rates[dt], "backend": jax.default_backend(), "devices": jax.device_count()}), flush=True)
 
     mesh = make_mesh(config.mesh)
-    trainer = ShardedTrainer.for_ranker(m, config.train, mesh, config.mesh)
+    trainer = ranker_trainer(config, mesh)
     local = batch_size // jax.process_count()
     features, labels = synthetic_examples(m, 4 * local, seed=jax.process_index())
-    loader = BatchLoader(lambda rows: (features.take(rows), labels[rows]), 4 * local, batch_size, 0, 0,
+    loader = BatchLoader(lambda rows: ((features.take(rows), labels[rows]), None), 4 * local, batch_size, 0, 0,
                          args.steps + 1, sharding=batch_sharding(mesh),
                          process_index=jax.process_index(), process_count=jax.process_count())
     key = jax.random.key(0)
     times, compile_s = [], 0.0
-    for step, (batch, y) in loader:
+    for step, (examples, shared) in loader:
         start = time.perf_counter()
-        trainer.step(batch, y, key).block_until_ready()
+        trainer.step(examples, shared, key).block_until_ready()
         if step == 0:
             compile_s = time.perf_counter() - start  # first call: tracing + XLA compile + one step
         else:

@@ -99,19 +99,21 @@ def test_training_with_the_logs_toml_options_learns_and_keeps_the_averaged_state
     from phoenix.data.protocol import hit_and_ndcg, split_next_item
     from phoenix.data.synthetic_log import synthetic_interactions
 
-    model = {**SMALL_MODEL.__dict__, "history_len": 16, "sequence_match": True, "dropout_rate": 0.1}
-    logs = {"max_epochs": 10, "patience": 10, "batch_size": 16, "learning_rate": 3e-3, "warmup_steps": 5,
-            "eval_negatives": 50, "train_negatives": 1, "catalogue_weight": 1.0, "catalogue_negatives": 64,
-            "catalogue_excludes_user_items": True, "user_ids": False, "average_decay": 0.9,
-            "catalogue_bce_weight": 1.0}
+    model = {**SMALL_MODEL.__dict__, "history_len": 16, "sequence_match": True, "dropout_rate": 0.1,
+             "post_id_dropout": 0.0}
+    logs = {"eval_negatives": 50, "train_negatives": 1, "catalogue_weight": 1.0, "catalogue_negatives": 64,
+            "catalogue_excludes_user_items": True, "user_ids": False, "catalogue_bce_weight": 1.0,
+            "train": {"num_epochs": 10, "patience": 10, "batch_size": 16, "learning_rate": 3e-3, "warmup_steps": 5,
+                      "average_decay": 0.9}}
     config = replace(PhoenixConfig(), model=model, logs=logs)
     pacsv.write_csv(synthetic_interactions(150, 300, 3000, seed=1, num_topics=10), tmp_path / "log.csv")
     split = split_next_item(load_interactions(tmp_path / "log.csv", config.logs, config.model.actions), 50)
     ranker, tables, fit = train_phoenix_on_log(split, config, progress=False)
-    assert (tables.user == 0).all() and len(fit.history) == 10
+    assert (tables.user == 0).all() and len(fit.validations) == 10
     action = config.model.actions.index("click")
     valid = hit_and_ndcg(phoenix_scores(ranker, split, tables, "valid", action))["ndcg@10"]
     # The model ends holding the best epoch's averaged parameters: they score what validation saw.
-    assert valid == pytest.approx(fit.history[fit.best_epoch]["valid_ndcg@10"], abs=1e-6)
+    best = [r for r in fit.validations if r["step"] == fit.best_step]
+    assert valid == pytest.approx(best[0]["valid_ndcg@10"], abs=1e-6)
     test = hit_and_ndcg(phoenix_scores(ranker, split, tables, "test", action))["ndcg@10"]
     assert test > 0.15  # chance is about 0.09 with 50 negatives; 0.188 measured

@@ -12,13 +12,13 @@ from phoenix.cli import main
 from phoenix.config import PhoenixConfig, replace, save_config
 from phoenix.data.synthetic_log import synthetic_interactions
 
-SMALL_LOGS = {"max_epochs": 10, "patience": 10, "batch_size": 16, "learning_rate": 3e-3, "warmup_steps": 5,
-              "eval_negatives": 50}
-SMALL_SASREC = {"hidden": 16, "max_len": 16, "max_epochs": 4, "patience": 4, "batch_size": 32}
+SMALL_LOGS = {"eval_negatives": 50,
+              "train": {"num_epochs": 10, "patience": 10, "batch_size": 16, "learning_rate": 3e-3, "warmup_steps": 5}}
+SMALL_SASREC = {"model_dim": 16, "history_len": 16, "train": {"num_epochs": 4, "patience": 4, "batch_size": 32}}
 
 
 def _config() -> PhoenixConfig:
-    model = {**SMALL_MODEL.__dict__, "history_len": 16}
+    model = {**SMALL_MODEL.__dict__, "history_len": 16, "post_id_dropout": 0.0}
     return replace(PhoenixConfig(), model=model, logs=SMALL_LOGS, sasrec=SMALL_SASREC)
 
 

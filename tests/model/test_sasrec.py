@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
@@ -13,7 +15,8 @@ from phoenix.data.protocol import hit_and_ndcg, split_next_item
 from phoenix.model.dropout import without_dropout
 from phoenix.model.sasrec import SASRec, sasrec_causal_mask
 
-SMALL = SASRecConfig(hidden=16, num_blocks=2, num_heads=2, max_len=12, dropout=0.2, batch_size=16)
+SMALL = SASRecConfig(model_dim=16, num_layers=2, num_heads=2, history_len=12, dropout_rate=0.2,
+                     train=dataclasses.replace(SASRecConfig().train, batch_size=16))
 
 
 def test_causal_mask_sees_only_earlier_real_items_and_itself():
@@ -54,7 +57,8 @@ def test_cutting_left_padding_and_scoring_agree():
 def test_sasrec_learns_a_chain():
     chain = {u: [(u + t) % 60 + 1 for t in range(14)] for u in range(1, 61)}
     split = split_next_item(log_from_sequences(chain, 60), negatives=20)
-    config = SASRecConfig(**{**SMALL.__dict__, "max_epochs": 40, "patience": 40, "learning_rate": 1e-2})
-    model, fit = train_sasrec(split, config, progress=False)
-    assert fit.history[-1]["loss"] < fit.history[0]["loss"]
+    schedule = dataclasses.replace(SMALL.train, num_epochs=40, patience=40, learning_rate=1e-2)
+    model, fit = train_sasrec(split, dataclasses.replace(SMALL, train=schedule), progress=False)
+    losses = [r["loss"] for r in fit.records if "loss" in r]
+    assert len(losses) == 40 and losses[-1] < losses[0]
     assert hit_and_ndcg(sasrec_scores(model, split, "test"))["ndcg@10"] > 0.6  # random: ~0.2 with 20 negatives

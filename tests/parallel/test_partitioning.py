@@ -2,16 +2,16 @@ import jax
 import pytest
 from flax import nnx
 from helpers import SMALL_MODEL
-from phoenix.training.step import make_optimizer
 
 from phoenix.config import ConfigError, MeshConfig, TrainConfig
 from phoenix.model.ranker import build_ranker
 from phoenix.parallel.partitioning import axis_rules, logical_axes, make_mesh, partition_spec, path_name
+from phoenix.training.optimizer import make_optimizer
 
 
 def ranker_state():
     model = build_ranker(SMALL_MODEL)
-    return nnx.state((model, make_optimizer(model, TrainConfig())))
+    return nnx.state((model, make_optimizer(model, TrainConfig(), 100)))
 
 
 def specs(config: MeshConfig, mesh_shape: dict) -> dict[str, tuple]:

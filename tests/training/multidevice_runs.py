@@ -29,8 +29,7 @@ from phoenix.data.batch import featurize  # noqa: E402
 from phoenix.data.packing import pack_examples  # noqa: E402
 from phoenix.data.world.io import read_impressions  # noqa: E402
 from phoenix.parallel.partitioning import make_mesh  # noqa: E402
-from phoenix.training.ranker import train_and_evaluate  # noqa: E402
-from phoenix.training.trainer import ShardedTrainer  # noqa: E402
+from phoenix.training.ranker import ranker_trainer, train_and_evaluate  # noqa: E402
 from phoenix.workdir import checkpoint_manager, load_model, restore_training_state  # noqa: E402
 
 SCHEDULE = {"num_steps": 6, "warmup_steps": 1, "log_every": 1, "eval_every": 6, "checkpoint_every": 3,
@@ -73,7 +72,7 @@ def restore(world: Path, out: Path) -> dict:
 
     mesh_config = config_on(LAYOUTS["2x4"]).mesh
     mesh = make_mesh(mesh_config)
-    trainer = ShardedTrainer.for_ranker(MICRO_CONFIG.model, config_on({}).train, mesh, mesh_config)
+    trainer = ranker_trainer(config_on(LAYOUTS["2x4"]), mesh)
     model, optimizer = trainer.objects()
     step = restore_training_state(checkpoint_manager(workdir), model, optimizer)["step"]
     table = model.post_embed.table.embedding.value

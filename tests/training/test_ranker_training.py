@@ -12,8 +12,8 @@ from phoenix.data.batch import featurize
 from phoenix.data.packing import pack_examples
 from phoenix.data.world.io import read_impressions
 from phoenix.evaluation.ranker import evaluate_workdir
-from phoenix.training.ranker import ensure_world, prepare_run, train_and_evaluate
-from phoenix.workdir import CheckpointError, load_model
+from phoenix.training.ranker import train_and_evaluate
+from phoenix.workdir import CheckpointError, ensure_world, load_model, prepare_run
 
 TWO_STEPS = {"num_steps": 2, "warmup_steps": 1, "checkpoint_every": 2, "eval_every": 2, "log_every": 1}
 
