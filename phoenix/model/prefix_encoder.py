@@ -16,6 +16,7 @@ from flax import nnx
 from phoenix.config import ModelConfig
 from phoenix.data.batch import PrefixBatch
 from phoenix.model.attention_mask import prefix_mask
+from phoenix.model.axes import embed, linear
 from phoenix.model.transformer import RMSNorm, Rotary, TransformerBlock
 from phoenix.parallel.sharded_lookup import embedding_lookup
 
@@ -27,7 +28,7 @@ class HashedEmbedding(nnx.Module):
         # Small init: a row no training id ever touched stays near zero, not noise.
         init = nnx.initializers.normal(stddev=0.02)
         self.dtype = dtype
-        self.table = nnx.Embed(num_rows, dim, dtype=dtype, embedding_init=init, rngs=rngs)
+        self.table = embed(num_rows, dim, ("table_rows", "table_embed"), dtype=dtype, embedding_init=init, rngs=rngs)
 
     def __call__(self, hashes: jnp.ndarray) -> jnp.ndarray:  # [..., K] -> [..., K·E]
         rows = embedding_lookup(self.table.embedding.value.astype(self.dtype), hashes)  # [..., K, E]
@@ -46,11 +47,13 @@ class PrefixEncoder(nnx.Module):
         self.user_embed = HashedEmbedding(rows(config.user_buckets), e, dtype, rngs=rngs)
         self.post_embed = HashedEmbedding(rows(config.post_buckets), e, dtype, rngs=rngs)
         self.author_embed = HashedEmbedding(rows(config.author_buckets), e, dtype, rngs=rngs)
-        self.action_embed = nnx.Linear(config.num_actions, e, use_bias=False, dtype=dtype, rngs=rngs)
-        self.surface_embed = nnx.Embed(config.num_surfaces, e, dtype=dtype, rngs=rngs)
-        linear = dict(use_bias=False, dtype=dtype, rngs=rngs)
-        self.user_proj = nnx.Linear(k * e, d, **linear)
-        self.history_proj = nnx.Linear(2 * k * e + 2 * e, d, **linear)
+        self.action_embed = linear(
+            config.num_actions, e, ("actions", "table_embed"), use_bias=False, dtype=dtype, rngs=rngs
+        )
+        self.surface_embed = embed(config.num_surfaces, e, ("surfaces", "table_embed"), dtype=dtype, rngs=rngs)
+        dense = dict(use_bias=False, dtype=dtype, rngs=rngs)
+        self.user_proj = linear(k * e, d, ("tokens_in", "embed"), **dense)
+        self.history_proj = linear(2 * k * e + 2 * e, d, ("tokens_in", "embed"), **dense)
         self.blocks = nnx.List([TransformerBlock(config, rngs=rngs) for _ in range(config.num_layers)])
         self.final_norm = RMSNorm(d)
         self.embed_dropout = nnx.Dropout(config.dropout_rate, rngs=rngs)

@@ -33,6 +33,7 @@ from phoenix.model.attention_mask import (
     candidate_prefix_mask,
     token_positions,
 )
+from phoenix.model.axes import linear
 from phoenix.model.prefix_encoder import PrefixEncoder
 
 
@@ -52,11 +53,11 @@ class PhoenixRanker(PrefixEncoder):
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
         super().__init__(config, rngs=rngs)
         e, k, d = config.embedding_dim, config.num_hashes, config.model_dim
-        linear = dict(use_bias=False, dtype=jnp.dtype(config.compute_dtype), rngs=rngs)
-        self.candidate_proj = nnx.Linear(2 * k * e + e, d, **linear)
-        self.unembed = nnx.Linear(d, config.num_actions, **linear)
+        dense = dict(use_bias=False, dtype=jnp.dtype(config.compute_dtype), rngs=rngs)
+        self.candidate_proj = linear(2 * k * e + e, d, ("tokens_in", "embed"), **dense)
+        self.unembed = linear(d, config.num_actions, ("embed", "actions"), **dense)
         if config.sequence_match:
-            self.match_proj = nnx.Linear(d, config.num_actions * k * e, **linear)
+            self.match_proj = linear(d, config.num_actions * k * e, ("embed", "match"), **dense)
 
     def candidate_posts(
         self, candidates: CandidateBatch, post_keep: jnp.ndarray | None = None

@@ -17,6 +17,7 @@ from einops import rearrange
 from flax import nnx
 
 from phoenix.config import SASRecConfig
+from phoenix.model.axes import embed, layer_norm, linear
 
 
 def sasrec_causal_mask(valid: jnp.ndarray) -> jnp.ndarray:  # valid [B, L] -> [B, L, L]
@@ -31,10 +32,10 @@ class SASRecBlock(nnx.Module):
     def __init__(self, config: SASRecConfig, *, rngs: nnx.Rngs):
         d = config.model_dim
         self.num_heads = config.num_heads
-        self.attn_norm = nnx.LayerNorm(d, epsilon=1e-8, rngs=rngs)
-        self.query, self.key, self.value, self.out = (nnx.Linear(d, d, rngs=rngs) for _ in range(4))
-        self.ffn_norm = nnx.LayerNorm(d, epsilon=1e-8, rngs=rngs)
-        self.ffn_in, self.ffn_out = nnx.Linear(d, d, rngs=rngs), nnx.Linear(d, d, rngs=rngs)
+        self.attn_norm = layer_norm(d, "norm", epsilon=1e-8, rngs=rngs)
+        self.query, self.key, self.value, self.out = (linear(d, d, ("embed", "q_heads"), rngs=rngs) for _ in range(4))
+        self.ffn_norm = layer_norm(d, "norm", epsilon=1e-8, rngs=rngs)
+        self.ffn_in, self.ffn_out = linear(d, d, ("embed", "mlp"), rngs=rngs), linear(d, d, ("mlp", "embed"), rngs=rngs)
         self.dropout = nnx.Dropout(config.dropout_rate, rngs=rngs)
 
     def attention(self, queries: jnp.ndarray, x: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:  # [B, L, D]
@@ -57,11 +58,13 @@ class SASRec(nnx.Module):
     def __init__(self, num_items: int, config: SASRecConfig, *, rngs: nnx.Rngs):
         init = nnx.initializers.xavier_normal()
         self.config = config
-        self.item_embed = nnx.Embed(num_items + 1, config.model_dim, embedding_init=init, rngs=rngs)
-        self.position_embed = nnx.Embed(config.history_len, config.model_dim, embedding_init=init, rngs=rngs)
+        self.item_embed = embed(num_items + 1, config.model_dim, ("items", "embed"), embedding_init=init, rngs=rngs)
+        self.position_embed = embed(
+            config.history_len, config.model_dim, ("positions", "embed"), embedding_init=init, rngs=rngs
+        )
         self.dropout = nnx.Dropout(config.dropout_rate, rngs=rngs)
         self.blocks = nnx.List([SASRecBlock(config, rngs=rngs) for _ in range(config.num_layers)])
-        self.final_norm = nnx.LayerNorm(config.model_dim, epsilon=1e-8, rngs=rngs)
+        self.final_norm = layer_norm(config.model_dim, "norm", epsilon=1e-8, rngs=rngs)
 
     def states(self, sequence: jnp.ndarray) -> jnp.ndarray:  # sequence [B, L] (left-padded) -> [B, L, D]
         """The state after each position. L may be shorter than history_len: the last L positions are used."""

@@ -19,6 +19,7 @@ from einops import rearrange
 from flax import nnx
 
 from phoenix.config import ModelConfig
+from phoenix.model.axes import linear, param
 
 _MASKED = -1e30
 # Largest soft cap for which exp(capped logit) is safe in float32 without a max pass.
@@ -29,7 +30,7 @@ class RMSNorm(nnx.Module):
     """RMSNorm (eps 1e-5) computed in float32 with a learned scale."""
 
     def __init__(self, dim: int, *, eps: float = 1e-5):
-        self.scale = nnx.Param(jnp.ones((dim,), jnp.float32))
+        self.scale = param(jnp.ones((dim,), jnp.float32), ("norm",))
         self.eps = eps
 
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:  # [..., D] -> [..., D]
@@ -74,11 +75,11 @@ class GroupedQueryAttention(nnx.Module):
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
         d, dh = config.model_dim, config.head_dim
         dtype = jnp.dtype(config.compute_dtype)
-        linear = dict(use_bias=False, dtype=dtype, rngs=rngs)
-        self.q_proj = nnx.Linear(d, config.num_q_heads * dh, **linear)
-        self.k_proj = nnx.Linear(d, config.num_kv_heads * dh, **linear)
-        self.v_proj = nnx.Linear(d, config.num_kv_heads * dh, **linear)
-        self.out_proj = nnx.Linear(config.num_q_heads * dh, d, **linear)
+        dense = dict(use_bias=False, dtype=dtype, rngs=rngs)
+        self.q_proj = linear(d, config.num_q_heads * dh, ("embed", "q_heads"), **dense)
+        self.k_proj = linear(d, config.num_kv_heads * dh, ("embed", "kv_heads"), **dense)
+        self.v_proj = linear(d, config.num_kv_heads * dh, ("embed", "kv_heads"), **dense)
+        self.out_proj = linear(config.num_q_heads * dh, d, ("q_heads", "embed"), **dense)
         self.num_kv_heads = config.num_kv_heads
         self.head_dim = dh
         self.cap = config.attn_logit_cap
@@ -158,10 +159,10 @@ class GatedGeluFFN(nnx.Module):
 
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
         d, f = config.model_dim, config.ffn_dim
-        linear = dict(use_bias=False, dtype=jnp.dtype(config.compute_dtype), rngs=rngs)
-        self.gate = nnx.Linear(d, f, **linear)
-        self.value = nnx.Linear(d, f, **linear)
-        self.out = nnx.Linear(f, d, **linear)
+        dense = dict(use_bias=False, dtype=jnp.dtype(config.compute_dtype), rngs=rngs)
+        self.gate = linear(d, f, ("embed", "mlp"), **dense)
+        self.value = linear(d, f, ("embed", "mlp"), **dense)
+        self.out = linear(f, d, ("mlp", "embed"), **dense)
 
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:  # [B, T, D] -> [B, T, D]
         kernel = jnp.concatenate([self.gate.kernel.value, self.value.kernel.value], axis=1).astype(x.dtype)

@@ -1,35 +1,34 @@
 """The device mesh and where every array of the training state lives on it.
 
-MaxText-style: each parameter names its axes logically (`table_rows`, `mlp`,
-`q_heads`, ...) and one rule table maps logical names to mesh axes. Changing
-how the model is laid out is a config change (`[mesh]`), never a model edit:
+MaxText-style: each parameter declares its logical axes where it is created
+(`phoenix.model.axes`: `table_rows`, `embed`, `mlp`, `q_heads`, ...) and one
+rule table maps logical names to mesh axes. Changing how the model is laid out
+is a config change (`[mesh]`), never a model edit:
 
     table_rows -> model                    hashed embedding tables split by rows
     mlp, q_heads, kv_heads -> model        only with mesh.shard_transformer
-    everything else -> replicated          norms, projections, small tables, counters
+    every other name -> replicated         norms, projections, small tables
 
-Optimizer moments follow their parameter (their paths end the same way).
+A parameter without declared axes, or an axis name missing from the table, is
+an error naming the parameter: nothing is silently replicated. Optimizer
+moments carry their parameter's axes; counters, RNG state and other
+non-parameter variables are replicated.
 """
 
 from __future__ import annotations
 
 import jax
+from flax import nnx
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from phoenix.config import MeshConfig
 from phoenix.parallel.sharded_lookup import DATA_AXIS, MODEL_AXIS
 
-# Logical axes of the parameters, matched against the end of the parameter's path.
-LOGICAL_AXES: tuple[tuple[str, tuple[str | None, ...]], ...] = (
-    ("table/embedding", ("table_rows", "table_embed")),
-    ("attn/q_proj/kernel", ("embed", "q_heads")),
-    ("attn/k_proj/kernel", ("embed", "kv_heads")),
-    ("attn/v_proj/kernel", ("embed", "kv_heads")),
-    ("attn/out_proj/kernel", ("q_heads", "embed")),
-    ("ffn/gate/kernel", ("embed", "mlp")),
-    ("ffn/value/kernel", ("embed", "mlp")),
-    ("ffn/out/kernel", ("mlp", "embed")),
+# Every logical axis name a parameter may declare.
+LOGICAL_NAMES = (
+    "table_rows", "table_embed", "actions", "surfaces", "tokens_in", "embed", "norm", "match",
+    "q_heads", "kv_heads", "mlp", "items", "positions",
 )
 
 
@@ -41,17 +40,11 @@ def make_mesh(config: MeshConfig, devices: list | None = None) -> Mesh:
 
 
 def axis_rules(config: MeshConfig) -> dict[str, str | None]:
-    """Logical axis name -> mesh axis (None: replicated)."""
+    """Logical axis name -> mesh axis (None: replicated); one entry for every name in LOGICAL_NAMES."""
     transformer = MODEL_AXIS if config.shard_transformer else None
-    return {
-        "batch": DATA_AXIS,
-        "table_rows": MODEL_AXIS,
-        "table_embed": None,
-        "embed": None,
-        "q_heads": transformer,
-        "kv_heads": transformer,
-        "mlp": transformer,
-    }
+    rules: dict[str, str | None] = dict.fromkeys(LOGICAL_NAMES)
+    rules.update({"table_rows": MODEL_AXIS, "q_heads": transformer, "kv_heads": transformer, "mlp": transformer})
+    return rules
 
 
 def path_name(path: tuple) -> str:
@@ -62,39 +55,57 @@ def path_name(path: tuple) -> str:
             parts.append(str(key.key))
         elif isinstance(key, jax.tree_util.SequenceKey):
             parts.append(str(key.idx))
+        elif isinstance(key, jax.tree_util.GetAttrKey) and key.name not in ("value", "raw_value", "_raw_value"):
+            parts.append(key.name)
     return "/".join(parts)
 
 
-def logical_axes(name: str, ndim: int) -> tuple[str | None, ...]:
-    """The logical axes of the array at path `name` (all None: replicated)."""
-    for suffix, axes in LOGICAL_AXES:
-        if (name == suffix or name.endswith("/" + suffix)) and len(axes) == ndim:
-            return axes
-    return (None,) * ndim
+def logical_axes(name: str, variable: nnx.Variable) -> tuple[str | None, ...]:
+    """The declared axes of a state variable; replicated (all None) for what is not a parameter."""
+    axes = variable.get_metadata().get("axes")
+    shape = tuple(variable.value.shape)
+    if axes is None:
+        if isinstance(variable, nnx.Param):
+            raise ValueError(f"{name}: parameter has no logical axes; create it with phoenix.model.axes")
+        return (None,) * len(shape)
+    if len(axes) != len(shape):
+        raise ValueError(f"{name}: logical axes {axes} do not match its shape {shape}")
+    return tuple(axes)
 
 
-def partition_spec(name: str, shape: tuple[int, ...], rules: dict[str, str | None], mesh: Mesh) -> P:
-    """Mesh axes of one array; an axis that does not split evenly is an error naming the array."""
-    axes = []
-    for size, logical in zip(shape, logical_axes(name, len(shape))):
-        axis = rules.get(logical) if logical else None
+def partition_spec(
+    name: str, shape: tuple[int, ...], axes: tuple[str | None, ...], rules: dict[str, str | None], mesh: Mesh
+) -> P:
+    """Mesh axes of one array; an unknown name or an axis that does not split evenly names the array."""
+    mesh_axes = []
+    for size, logical in zip(shape, axes):
+        if logical is not None and logical not in rules:
+            raise ValueError(f"{name}: logical axis {logical!r} has no rule (known: {', '.join(rules)})")
+        axis = rules[logical] if logical is not None else None
         if axis is not None and size % mesh.shape[axis]:
             raise ValueError(
                 f"{name}: dimension {size} ({logical}) does not split over mesh axis {axis!r} of size "
                 f"{mesh.shape[axis]}; change mesh.{axis} (or mesh.shard_transformer)"
             )
-        axes.append(axis)
-    return P(*axes)
+        mesh_axes.append(axis)
+    return P(*mesh_axes)
+
+
+def state_specs(state, mesh: Mesh, config: MeshConfig):
+    """A tree of `PartitionSpec` shaped like `state` (an nnx state of concrete or abstract arrays)."""
+    rules = axis_rules(config)
+
+    def spec(path, variable):
+        name = path_name(path)
+        shape = tuple(variable.value.shape)
+        return variable.replace(partition_spec(name, shape, logical_axes(name, variable), rules, mesh))
+
+    return jax.tree_util.tree_map_with_path(spec, state, is_leaf=lambda x: isinstance(x, nnx.Variable))
 
 
 def state_shardings(state, mesh: Mesh, config: MeshConfig):
-    """A tree of `NamedSharding` shaped like `state` (concrete or abstract arrays)."""
-    rules = axis_rules(config)
-
-    def sharding(path, leaf):
-        return NamedSharding(mesh, partition_spec(path_name(path), tuple(leaf.shape), rules, mesh))
-
-    return jax.tree_util.tree_map_with_path(sharding, state)
+    """A tree of `NamedSharding` shaped like `state`."""
+    return jax.tree.map(lambda spec: NamedSharding(mesh, spec), state_specs(state, mesh, config))
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

@@ -19,6 +19,7 @@ from flax import nnx
 
 from phoenix.config import ModelConfig, RetrievalConfig
 from phoenix.data.batch import PrefixBatch
+from phoenix.model.axes import linear, param
 from phoenix.model.prefix_encoder import HashedEmbedding, PrefixEncoder
 
 _EPS = 1e-6
@@ -58,8 +59,8 @@ class ItemTower(nnx.Module):
         dtype = jnp.dtype(config.compute_dtype)
         self.post_embed = HashedEmbedding(config.table_rows(config.post_buckets), e, dtype, rngs=rngs)
         self.author_embed = HashedEmbedding(config.table_rows(config.author_buckets), e, dtype, rngs=rngs)
-        self.hidden = nnx.Linear(2 * k * e, 2 * d, dtype=dtype, rngs=rngs)
-        self.out = nnx.Linear(2 * d, d, dtype=dtype, rngs=rngs)
+        self.hidden = linear(2 * k * e, 2 * d, ("tokens_in", "mlp"), dtype=dtype, rngs=rngs)
+        self.out = linear(2 * d, d, ("mlp", "embed"), dtype=dtype, rngs=rngs)
 
     def __call__(
         self,
@@ -86,7 +87,7 @@ class TwoTowerModel(nnx.Module):
         self.user_tower = UserTower(config, rngs=rngs)
         self.item_tower = ItemTower(config, rngs=rngs)
         log_t = jnp.log(jnp.asarray(retrieval.temperature, jnp.float32))
-        self.log_temperature = nnx.Param(log_t) if retrieval.learn_temperature else nnx.Variable(log_t)
+        self.log_temperature = param(log_t, ()) if retrieval.learn_temperature else nnx.Variable(log_t)
 
     @property
     def temperature(self) -> jnp.ndarray:  # scalar, kept in [0.001, 10] so logits stay bounded

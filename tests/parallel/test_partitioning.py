@@ -1,11 +1,12 @@
 import jax
+import jax.numpy as jnp
 import pytest
 from flax import nnx
 from helpers import SMALL_MODEL
 
 from phoenix.config import ConfigError, MeshConfig, TrainConfig
 from phoenix.model.ranker import build_ranker
-from phoenix.parallel.partitioning import axis_rules, logical_axes, make_mesh, partition_spec, path_name
+from phoenix.parallel.partitioning import axis_rules, make_mesh, partition_spec, path_name, state_specs
 from phoenix.training.optimizer import make_optimizer
 
 
@@ -19,9 +20,9 @@ def specs(config: MeshConfig, mesh_shape: dict) -> dict[str, tuple]:
     class FakeMesh:
         shape = mesh_shape
 
-    rules = axis_rules(config)
-    leaves = jax.tree_util.tree_leaves_with_path(ranker_state())
-    return {path_name(p): tuple(partition_spec(path_name(p), x.shape, rules, FakeMesh)) for p, x in leaves}
+    layout = state_specs(ranker_state(), FakeMesh, config)
+    leaves = jax.tree_util.tree_leaves_with_path(layout, is_leaf=lambda x: isinstance(x, jax.sharding.PartitionSpec))
+    return {path_name(p): tuple(spec) for p, spec in leaves}
 
 
 def test_tables_and_their_adam_moments_split_by_rows_and_nothing_else_unless_asked():
@@ -43,9 +44,32 @@ def test_an_axis_that_does_not_split_is_named():
 
     rules = axis_rules(MeshConfig(model=3, shard_transformer=True))
     with pytest.raises(ValueError, match=r"blocks/0/ffn/gate/kernel: dimension 32 \(mlp\) does not split"):
-        partition_spec("blocks/0/ffn/gate/kernel", (32, 32), rules, FakeMesh)
-    assert logical_axes("user_embed/table/embedding", 2) == ("table_rows", "table_embed")
-    assert logical_axes("opt_state/0/count", 0) == ()
+        partition_spec("blocks/0/ffn/gate/kernel", (32, 32), ("embed", "mlp"), rules, FakeMesh)
+    with pytest.raises(ValueError, match="w: logical axis 'vocab' has no rule"):
+        partition_spec("w", (8,), ("vocab",), rules, FakeMesh)
+
+
+class Unlabelled(nnx.Module):
+    def __init__(self):
+        self.kernel = nnx.Param(jnp.zeros((4, 4)))  # no declared axes
+        self.steps = nnx.Variable(jnp.zeros(()))  # not a parameter: replicated
+
+
+def test_a_parameter_without_axes_is_an_error_not_silently_replicated():
+    class FakeMesh:
+        shape = {"data": 2, "model": 1}
+
+    with pytest.raises(ValueError, match="kernel: parameter has no logical axes"):
+        state_specs(nnx.state(Unlabelled()), FakeMesh, MeshConfig())
+    # The layout follows the declaration, not the attribute's name: a renamed table stays split.
+    model = build_ranker(SMALL_MODEL)
+    model.renamed_table = model.post_embed.table
+    del model.post_embed.table
+    leaves = jax.tree_util.tree_leaves_with_path(
+        state_specs(nnx.state(model), type("M", (), {"shape": {"data": 1, "model": 2}}), MeshConfig(model=2)),
+        is_leaf=lambda x: isinstance(x, jax.sharding.PartitionSpec),
+    )
+    assert {path_name(p): tuple(spec) for p, spec in leaves}["renamed_table/embedding"] == ("model", None)
 
 
 def test_mesh_sizes_must_fit_the_devices():

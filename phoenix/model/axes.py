@@ -1,0 +1,40 @@
+"""Layers that declare the logical axes of their parameters where they are created (MaxText's way).
+
+Every parameter carries an `axes` metadata tuple naming each dimension
+logically (`table_rows`, `embed`, `mlp`, `q_heads`, ...). One rule table in
+`phoenix.parallel.partitioning` maps those names to mesh axes; a parameter
+without axes is an error there, never silently replicated, so renaming an
+attribute cannot quietly change how a model is laid out. Optimizer moments
+inherit their parameter's metadata, so they follow it on the mesh.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from flax import nnx
+
+
+def linear(
+    in_features: int, out_features: int, axes: tuple[str, str], *, rngs: nnx.Rngs, use_bias: bool = True, **kwargs
+) -> nnx.Linear:
+    """`nnx.Linear` whose kernel has logical axes `axes` (in, out) and whose bias has (out,)."""
+    return nnx.Linear(
+        in_features, out_features, use_bias=use_bias, rngs=rngs,
+        kernel_metadata={"axes": axes}, bias_metadata={"axes": axes[1:]}, **kwargs,
+    )
+
+
+def embed(num_rows: int, dim: int, axes: tuple[str, str], *, rngs: nnx.Rngs, **kwargs) -> nnx.Embed:
+    """`nnx.Embed` whose table has logical axes `axes` (rows, features)."""
+    return nnx.Embed(num_rows, dim, rngs=rngs, embedding_metadata={"axes": axes}, **kwargs)
+
+
+def layer_norm(dim: int, axis: str, *, rngs: nnx.Rngs, **kwargs) -> nnx.LayerNorm:
+    return nnx.LayerNorm(dim, rngs=rngs, scale_metadata={"axes": (axis,)}, bias_metadata={"axes": (axis,)}, **kwargs)
+
+
+def param(value: jnp.ndarray, axes: tuple[str, ...]) -> nnx.Param:
+    """A bare `nnx.Param` with its logical axes (one name per dimension; () for a scalar)."""
+    if len(axes) != value.ndim:
+        raise ValueError(f"axes {axes} do not match a parameter of shape {value.shape}")
+    return nnx.Param(value, axes=axes)
