@@ -55,17 +55,17 @@ def emit(record: dict) -> None:
 
 
 def one_epoch(config, split, which: str) -> tuple[float, float]:
-    """Seconds of one training epoch and of one validation pass (max_epochs=1, no early stop)."""
+    """Seconds of one training epoch and of one validation pass (num_epochs=1, no early stop)."""
     start = time.perf_counter()
     if which == "phoenix":
         from phoenix.benchmark.phoenix_on_logs import train_phoenix_on_log
 
-        _, _, fit = train_phoenix_on_log(split, replace(config, logs={"max_epochs": 1}), progress=False)
+        _, _, fit = train_phoenix_on_log(split, replace(config, logs={"train": {"num_epochs": 1}}), progress=False)
     else:
         from phoenix.benchmark.sasrec import train_sasrec
 
-        _, fit = train_sasrec(split, replace(config, sasrec={"max_epochs": 1}).sasrec, progress=False)
-    return time.perf_counter() - start, fit.history[-1]["valid_ndcg@10"]
+        _, fit = train_sasrec(split, replace(config, sasrec={"train": {"num_epochs": 1}}).sasrec, progress=False)
+    return time.perf_counter() - start, fit.validations[-1]["valid_ndcg@10"]
 
 
 def worst_training_s(epoch_s: float, max_epochs: int, budget_s: float) -> float:
@@ -104,8 +104,8 @@ def main() -> None:
             seconds, ndcg = one_epoch(config, split, which)
             epochs[which] = seconds
             emit({"stage": f"{which}_epoch", "seconds": round(seconds, 2), "valid_ndcg@10_after_1": round(ndcg, 4)})
-        max_epochs = {"phoenix": config.logs.max_epochs, "sasrec": config.sasrec.max_epochs}
-        budgets = {"phoenix": config.logs.time_budget_s, "sasrec": config.sasrec.time_budget_s}
+        max_epochs = {"phoenix": config.logs.train.num_epochs, "sasrec": config.sasrec.train.num_epochs}
+        budgets = {"phoenix": config.logs.train.time_budget_s, "sasrec": config.sasrec.train.time_budget_s}
         worst = load_s + baselines_s + sum(worst_training_s(epochs[m], max_epochs[m], budgets[m]) for m in epochs)
         emit({"stage": "projection", "max_epochs": max_epochs, "time_budget_s": budgets, "worst_case_s": round(worst),
               "worst_case_vs_30min": round(worst / BUDGET_S, 3), **memory()})

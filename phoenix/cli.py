@@ -167,7 +167,7 @@ def _benchmark_logs(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     if args.seed is not None:  # training seeds only: the split and its negatives stay the same
-        config = replace(config, logs={"seed": args.seed}, sasrec={"seed": args.seed})
+        config = replace(config, logs={"train": {"seed": args.seed}}, sasrec={"train": {"seed": args.seed}})
     models = tuple(args.models.split(",")) if args.models else MODELS
     report = run_log_benchmark(args.interactions, config, args.out, args.format, models, not args.no_progress)
     print(json.dumps(report))

@@ -149,7 +149,8 @@ def load_workdir_config(workdir: str | Path) -> PhoenixConfig:
     try:
         return load_config(path)
     except ConfigError as err:
-        raise CheckpointError(str(err)) from err
+        hint = " (a config recorded by an older Phoenix layout: retrain with `phoenix train`)"
+        raise CheckpointError(str(err) + (hint if "unknown key" in str(err) else "")) from err
 
 
 def write_workdir_config(config: PhoenixConfig, workdir: str | Path) -> None:
