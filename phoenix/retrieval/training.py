@@ -78,7 +78,7 @@ def train_retrieval(
 
     result = fit(
         trainer, batches, lambda model: validation_recall(model, config, data_dir, log), tc,
-        metric="valid_recall", workdir=out, name="retrieval", progress=progress, max_steps=max_steps,
+        metric="valid_recall_largest_k", workdir=out, name="retrieval", progress=progress, max_steps=max_steps,
         plot=plot_retrieval_training,
     )
     if result.steps == tc.num_steps or result.stopped_by in ("patience", "time_budget"):
@@ -95,4 +95,5 @@ def validation_recall(model: TwoTowerModel, config: PhoenixConfig, data_dir: Pat
         retriever, config, data_dir, "valid", max_users=config.retrieval.train.eval_examples,
         with_references=False, log=log,
     )
-    return {"recall": report["recall"]["model"]}
+    recall = report["recall"]["model"]  # {"@100": r, "@1000": r}: early stopping watches the largest K
+    return {"recall": recall, "recall_largest_k": recall[max(recall, key=lambda k: int(k[1:]))]}
