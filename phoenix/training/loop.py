@@ -143,14 +143,14 @@ def fit(
         bar.update()
         done = step + 1
         over_budget = schedule.time_budget_s > 0 and time.perf_counter() - began >= schedule.time_budget_s
-        if done % every["log_every"] == 0 or done == end or over_budget:
+        if done % every["log_every"] == 0 or done == total or over_budget:
             loss = float(np.mean([float(x) for x in pending]))
             pending.clear()
             if not math.isfinite(loss):
                 raise FloatingPointError(f"{name}: training loss became {loss} by step {done}")
             write({"step": done, "loss": loss})
             bar.set_postfix(loss=f"{loss:.4f}")
-        if validating and (done % every["eval_every"] == 0 or done == end or over_budget):
+        if validating and (done % every["eval_every"] == 0 or done == total or over_budget):
             model = trainer.model
             with average.swapped_in(model) if average is not None else nullcontext():
                 scores = validate(model)

@@ -18,16 +18,16 @@ def test_training_lowers_the_loss_logs_and_plots(retrieval_workdir):
     records = [json.loads(line) for line in log.read_text().splitlines()]
     losses = [r["loss"] for r in records if "loss" in r]
     assert losses[-1] < losses[0] - 0.5
-    assert [r["step"] for r in records if "valid_recall" in r] == [MICRO_RETRIEVAL.num_steps]
+    assert [r["step"] for r in records if "valid_recall" in r] == [MICRO_RETRIEVAL.train.num_steps]
     assert (retrieval_workdir / "retrieval" / "training.png").stat().st_size > 10_000
     index = CorpusIndex.load(default_index_path(retrieval_workdir))
-    assert len(index) == 2000 and index.meta["model_step"] == MICRO_RETRIEVAL.num_steps
+    assert len(index) == 2000 and index.meta["model_step"] == MICRO_RETRIEVAL.train.num_steps
 
 
 def test_interrupted_retrieval_run_resumes_to_the_same_parameters(tmp_path, micro_world):
     schedule = {"num_steps": 6, "warmup_steps": 1, "checkpoint_every": 2, "eval_every": 6, "log_every": 2,
-                "eval_users": 16}
-    config = replace(MICRO_CONFIG, retrieval=schedule)
+                "eval_examples": 16}
+    config = replace(MICRO_CONFIG, retrieval={"train": schedule})
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     train_retrieval(config, straight, micro_world, progress=False)
     train_retrieval(config, resumed, micro_world, progress=False, max_steps=4)  # "killed" after step 4

@@ -13,6 +13,7 @@ import pytest
 from flax import nnx
 
 from phoenix.config import MeshConfig, TrainConfig
+from phoenix.model.axes import param
 from phoenix.parallel.partitioning import make_mesh
 from phoenix.training.loader import epoch_steps
 from phoenix.training.loop import fit
@@ -28,7 +29,7 @@ SCHEDULE = TrainConfig(num_steps=6, learning_rate=LR, warmup_steps=0, decay="con
 
 class Counter(nnx.Module):
     def __init__(self):
-        self.value = nnx.Param(jnp.zeros(()))
+        self.value = param(jnp.zeros(()), ())
 
 
 def climb(model: Counter, batch, shared, key):
