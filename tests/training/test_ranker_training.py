@@ -63,11 +63,14 @@ def test_corrupt_or_missing_checkpoint_is_named(tmp_path, micro_world):
     with pytest.raises(CheckpointError, match="config.toml"):
         load_model(workdir)
     train_and_evaluate(config, workdir, micro_world, progress=False)
-    for path in (workdir / "checkpoints" / "2" / "params").rglob("*"):
-        if path.is_file():
-            path.write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match=r"checkpoints/2"):
+    for kept in ("best", "checkpoints"):  # serving loads best/, resuming checkpoints/
+        for path in (workdir / kept / "2" / "params").rglob("*"):
+            if path.is_file():
+                path.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match=r"best/2"):
         load_model(workdir)
+    with pytest.raises(CheckpointError, match=r"checkpoints/2"):
+        load_model(workdir, step=2)
 
 
 def test_refuses_to_resume_with_another_model_shape(tmp_path, micro_world):
