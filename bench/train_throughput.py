@@ -41,8 +41,7 @@ from phoenix.config import CONFIG_DIR, ModelConfig, load_config, replace  # noqa
 from phoenix.config.mesh import mesh_flag  # noqa: E402
 from phoenix.data.batch import RequestBatch, featurize  # noqa: E402
 from phoenix.model.ranker import build_ranker  # noqa: E402
-from phoenix.parallel.partitioning import batch_sharding, make_mesh  # noqa: E402
-from phoenix.training.loader import BatchLoader  # noqa: E402
+from phoenix.training.loader import sharded_batches  # noqa: E402
 from phoenix.training.optimizer import make_optimizer  # noqa: E402
 from phoenix.training.ranker import ranker_trainer  # noqa: E402
 from phoenix.training.ranker_loss import ranker_loss  # noqa: E402
@@ -141,13 +140,12 @@ def main() -> None:
     for dt in dtypes:
         print(json.dumps({**rates[dt], "backend": jax.default_backend(), "devices": jax.device_count()}), flush=True)
 
-    mesh = make_mesh(config.mesh)
-    trainer = ranker_trainer(config, mesh)
     local = batch_size // jax.process_count()
     features, labels = synthetic_examples(m, 4 * local, seed=jax.process_index())
-    loader = BatchLoader(lambda rows: ((features.take(rows), labels[rows]), None), 4 * local, batch_size, 0, 0,
-                         args.steps + 1, sharding=batch_sharding(mesh),
-                         process_index=jax.process_index(), process_count=jax.process_count())
+    trainer = ranker_trainer(config, 4 * local)
+    mesh = trainer.mesh
+    loader = sharded_batches(lambda rows: ((features.take(rows), labels[rows]), None), 4 * local, batch_size, 0,
+                             mesh)(0, args.steps + 1)
     key = jax.random.key(0)
     times, compile_s = [], 0.0
     for step, (examples, shared) in loader:

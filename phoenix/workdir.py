@@ -52,17 +52,6 @@ def best_manager(workdir: str | Path, create: bool = True) -> ocp.CheckpointMana
     return ocp.CheckpointManager(directory, options=options, item_names=("params", "progress"))
 
 
-def save_best(manager: ocp.CheckpointManager, step: int, model: nnx.Module, progress: dict) -> None:
-    manager.save(
-        step,
-        args=ocp.args.Composite(
-            params=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(model, nnx.Param))),
-            progress=ocp.args.JsonSave({**progress, "layout": CHECKPOINT_LAYOUT}),
-        ),
-        force=True,
-    )
-
-
 def restore_best(manager: ocp.CheckpointManager, model: nnx.Module) -> int:
     """Load the best validated parameters into `model`; returns their step."""
     step = manager.latest_step()
@@ -73,17 +62,16 @@ def restore_best(manager: ocp.CheckpointManager, model: nnx.Module) -> int:
 
 
 def save_checkpoint(
-    manager: ocp.CheckpointManager, step: int, model: nnx.Module, optimizer: nnx.Optimizer, progress: dict
+    manager: ocp.CheckpointManager, step: int, model: nnx.Module, optimizer: nnx.Optimizer | None, progress: dict
 ) -> None:
-    manager.save(
-        step,
-        args=ocp.args.Composite(
-            params=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(model, nnx.Param))),
-            optimizer=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(optimizer))),
-            progress=ocp.args.JsonSave({**progress, "layout": CHECKPOINT_LAYOUT}),
-        ),
-        force=True,
-    )
+    """Parameters, the optimizer state (training checkpoints; None for `best/`) and progress, with the layout."""
+    items = {
+        "params": ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(model, nnx.Param))),
+        "progress": ocp.args.JsonSave({**progress, "layout": CHECKPOINT_LAYOUT}),
+    }
+    if optimizer is not None:
+        items["optimizer"] = ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(optimizer)))
+    manager.save(step, args=ocp.args.Composite(**items), force=True)
 
 
 def restore_target(tree: Any) -> Any:
@@ -92,8 +80,12 @@ def restore_target(tree: Any) -> Any:
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), tree)
 
 
-def _check_layout(manager: ocp.CheckpointManager, step: int) -> None:
-    """Refuse a checkpoint written with another parameter layout, naming it and what to do."""
+def _restore_items(manager: ocp.CheckpointManager, step: int, arrays: dict[str, Any]) -> dict[str, Any]:
+    """The step's progress and the array items `arrays` asks for.
+
+    The progress is read first, so a checkpoint written with another parameter
+    layout is refused, naming it and what to do, before any array is touched.
+    """
     path = Path(manager.directory) / str(step)
     try:
         progress = manager.restore(step, args=ocp.args.Composite(progress=ocp.args.JsonRestore()))["progress"]
@@ -105,16 +97,11 @@ def _check_layout(manager: ocp.CheckpointManager, step: int) -> None:
             f"{path}: written with parameter layout {layout}, this Phoenix reads layout {CHECKPOINT_LAYOUT} "
             "(the model's parameters were reorganised); retrain with `phoenix train`"
         )
-
-
-def _restore_items(manager: ocp.CheckpointManager, step: int, items: dict[str, Any]) -> dict[str, Any]:
-    path = Path(manager.directory) / str(step)
-    _check_layout(manager, step)
     try:
-        restored = manager.restore(step, args=ocp.args.Composite(**items))
+        restored = manager.restore(step, args=ocp.args.Composite(**arrays))
     except Exception as err:  # orbax raises many types for damaged files
         raise CheckpointError(f"{path}: checkpoint is corrupt or does not match the config: {err}") from err
-    return {name: restored[name] for name in items}
+    return {"progress": progress, **{name: restored[name] for name in arrays}}
 
 
 def restore_training_state(
@@ -132,7 +119,6 @@ def restore_training_state(
         {
             "params": ocp.args.StandardRestore(restore_target(nnx.to_pure_dict(params_state))),
             "optimizer": ocp.args.StandardRestore(restore_target(nnx.to_pure_dict(opt_state))),
-            "progress": ocp.args.JsonRestore(),
         },
     )
     nnx.replace_by_pure_dict(params_state, restored["params"])
@@ -182,7 +168,7 @@ def read_run_data_dir(workdir: str | Path) -> Path:
 def load_model(
     workdir: str | Path, step: int | None = None, compute_dtype: str | None = None
 ) -> tuple[PhoenixRanker, PhoenixConfig, int]:
-    """Rebuild the ranker from a workdir's config and its latest (or given) checkpoint.
+    """Rebuild the ranker from a workdir's config and the step it serves (see `restore_params`).
 
     `compute_dtype` overrides the trained compute dtype: "serving" picks the
     trained one on a CPU and bfloat16 on accelerators. Parameters stay float32

@@ -49,10 +49,8 @@ from phoenix.data.log_examples import (
 from phoenix.data.protocol import NextItemSplit, hit_and_ndcg
 from phoenix.model.dropout import without_dropout
 from phoenix.model.ranker import PhoenixRanker, PrefixCache, build_ranker
-from phoenix.parallel.partitioning import make_mesh
 from phoenix.training.loader import epoch_steps
-from phoenix.training.loop import FitResult, fit, schedule_steps
-from phoenix.training.optimizer import make_optimizer
+from phoenix.training.loop import FitResult, fit
 from phoenix.training.ranker_loss import action_loss
 from phoenix.training.trainer import Trainer
 
@@ -176,18 +174,13 @@ def train_phoenix_on_log(
         raise ValueError("phoenix: the log has no training interactions")
     sampler = split.training_negatives()
     steps_per_epoch = num_batches(windows, schedule.batch_size)
-    total, _ = schedule_steps(schedule, steps_per_epoch)
     action = config.model.actions.index(logs.interaction_action)
-
-    def build():
-        model = build_ranker(config.model, seed=schedule.seed)
-        return model, make_optimizer(model, schedule, total)
-
     loss = functools.partial(
         log_loss_fn, groups=1 + logs.train_negatives, action=action, listwise_weight=logs.listwise_weight,
         catalogue_weight=logs.catalogue_weight, catalogue_bce_weight=logs.catalogue_bce_weight,
     )
-    trainer = Trainer(build, loss, make_mesh(config.mesh), config.mesh)
+    trainer = Trainer("phoenix", lambda: build_ranker(config.model, seed=schedule.seed), loss, schedule,
+                      config.mesh, steps_per_epoch)
 
     def epoch(index: int):
         rng = np.random.default_rng([schedule.seed, index])
@@ -197,13 +190,14 @@ def train_phoenix_on_log(
             )
             items = catalogue_sample(split.num_items, logs.catalogue_negatives, rng)
             users = np.pad(windows.user[chosen], (0, schedule.batch_size - chosen.size))  # [B] 0: padding, no items
-            excluded = logs.catalogue_excludes_user_items
-            user_items = sampler.is_positive(users[:, None], items[None, :]) if excluded else None  # [B, S]
+            user_items = (  # [B, S]
+                sampler.is_positive(users[:, None], items[None, :]) if logs.catalogue_excludes_user_items else None
+            )
             yield (batch, labels, user_items), tables.item[items]
 
     fit_result = fit(
         trainer, lambda start, end: epoch_steps(start, end, steps_per_epoch, epoch),
-        lambda model: hit_and_ndcg(phoenix_scores(model, split, tables, "valid", action)), schedule,
-        metric="valid_ndcg@10", steps_per_epoch=steps_per_epoch, name="phoenix", progress=progress,
+        lambda model: hit_and_ndcg(phoenix_scores(model, split, tables, "valid", action)),
+        metric="valid_ndcg@10", progress=progress,
     )
     return trainer.model, tables, fit_result

@@ -23,10 +23,8 @@ from phoenix.config import MeshConfig, SASRecConfig
 from phoenix.data.protocol import NextItemSplit, hit_and_ndcg
 from phoenix.model.dropout import without_dropout
 from phoenix.model.sasrec import SASRec
-from phoenix.parallel.partitioning import make_mesh
 from phoenix.training.loader import epoch_steps
-from phoenix.training.loop import FitResult, fit, schedule_steps
-from phoenix.training.optimizer import make_optimizer
+from phoenix.training.loop import FitResult, fit
 from phoenix.training.trainer import Trainer
 
 LENGTH_STEP = 32
@@ -93,13 +91,10 @@ def train_sasrec(
     sampler = split.training_negatives()
     owner = np.broadcast_to(users[:, None], positives.shape)
     steps_per_epoch = -(-users.size // schedule.batch_size)
-    total, _ = schedule_steps(schedule, steps_per_epoch)
+    def build_model() -> SASRec:
+        return SASRec(split.num_items, config, rngs=nnx.Rngs(params=schedule.seed, dropout=schedule.seed + 1))
 
-    def build():
-        model = SASRec(split.num_items, config, rngs=nnx.Rngs(params=schedule.seed, dropout=schedule.seed + 1))
-        return model, make_optimizer(model, schedule, total)
-
-    trainer = Trainer(build, sasrec_loss, make_mesh(mesh_config), mesh_config)
+    trainer = Trainer("sasrec", build_model, sasrec_loss, schedule, mesh_config, steps_per_epoch)
 
     def epoch(index: int):
         rng = np.random.default_rng([schedule.seed, index])
@@ -113,7 +108,6 @@ def train_sasrec(
 
     fit_result = fit(
         trainer, lambda start, end: epoch_steps(start, end, steps_per_epoch, epoch),
-        lambda model: hit_and_ndcg(sasrec_scores(model, split, "valid")), schedule,
-        metric="valid_ndcg@10", steps_per_epoch=steps_per_epoch, name="sasrec", progress=progress,
+        lambda model: hit_and_ndcg(sasrec_scores(model, split, "valid")), metric="valid_ndcg@10", progress=progress,
     )
     return trainer.model, fit_result

@@ -238,14 +238,17 @@ def replace(config: PhoenixConfig, **sections: dict[str, Any]) -> PhoenixConfig:
     """Return a copy with some section fields overridden, validated like a file."""
     data = {name: dataclasses.asdict(getattr(config, name)) for name in _SECTIONS}
     for name, overrides in sections.items():
-        _merge(data[name], overrides)
+        _merge(data[name], overrides, _SECTIONS[name])
     return config_from_dict(data)
 
 
-def _merge(values: dict[str, Any], overrides: dict[str, Any]) -> None:
-    """Override `values` in place; a nested block (a dict) is overridden key by key."""
+def _merge(values: dict[str, Any], overrides: dict[str, Any], cls: type) -> None:
+    """Override `values` (a section of class `cls`) in place; a nested block is overridden key by key,
+    any other value (a table such as `logs.rating_actions` included) is replaced whole."""
+    hints = typing.get_type_hints(cls)
     for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(values.get(key), dict) and key != "rating_actions":
-            _merge(values[key], value)
+        block = hints.get(key)
+        if isinstance(value, dict) and dataclasses.is_dataclass(block):
+            _merge(values[key], value, block)
         else:
             values[key] = value

@@ -62,7 +62,6 @@ class LogsConfig:
             _require(bounds[0] <= bounds[1], field, f"low {bounds[0]} is above high {bounds[1]}")
         _require(self.min_interactions >= 3, "logs.min_interactions", "must be at least 3 (train, valid, test)")
         require_at_least_one(self, "logs", ("eval_negatives", "train_negatives"))
-        _require(self.train.num_epochs > 0, "logs.train.num_epochs", "training on a log counts epochs (num_steps = 0)")
         _require(self.recent_targets >= 0, "logs.recent_targets", "must be >= 0 (0: every position)")
         _require(self.listwise_weight >= 0, "logs.listwise_weight", "must be >= 0")
         _require(self.catalogue_weight >= 0, "logs.catalogue_weight", "must be >= 0")
@@ -107,4 +106,3 @@ class SASRecConfig:
         require_at_least_one(self, "sasrec", ("model_dim", "num_layers", "num_heads", "history_len"))
         _require(self.model_dim % self.num_heads == 0, "sasrec.model_dim", "must be a multiple of sasrec.num_heads")
         _require(0 <= self.dropout_rate < 1, "sasrec.dropout_rate", "must be in [0, 1)")
-        _require(self.train.num_epochs > 0, "sasrec.train.num_epochs", "SASRec trains by epochs (num_steps = 0)")

@@ -194,10 +194,6 @@ class TrainConfig:
         _require(self.time_budget_s >= 0, "time_budget_s", "must be >= 0 (0: no budget)")
         _require(0 <= self.average_decay < 1, "average_decay", "must be in [0, 1) (0: no average)")
 
-    @property
-    def unit(self) -> str:
-        return "epochs" if self.num_epochs else "steps"
-
 
 def _retrieval_schedule() -> TrainConfig:
     return TrainConfig(batch_size=64, num_steps=1_500, eval_examples=512)
@@ -226,7 +222,6 @@ class RetrievalConfig:
         _require(0.001 <= self.temperature <= 10, "retrieval.temperature", "must be in [0.001, 10]")
         _require(0 <= self.post_id_dropout < 1, "retrieval.post_id_dropout", "must be in [0, 1)")
         require_at_least_one(self, "retrieval", ("max_results", "search_block_scores"))
-        _require(self.train.num_steps > 0, "retrieval.train.num_steps", "retrieval trains by steps (num_epochs = 0)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -106,6 +106,11 @@ def pack_examples(log: ImpressionLog, split: str, history_len: int, num_candidat
     return PackedExamples(RequestBatch(**arrays), labels, impression_id)
 
 
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+    """Steps of one pass over the examples as `batch_rows` draws them (full batches; at least one)."""
+    return max(1, num_examples // batch_size)
+
+
 def batch_rows(num_examples: int, batch_size: int, seed: int, step: int, stream: int | None = None) -> np.ndarray:
     """Example rows of training step `step`: a fixed function of (seed, step, stream).
 
@@ -113,8 +118,7 @@ def batch_rows(num_examples: int, batch_size: int, seed: int, step: int, stream:
     sees exactly the batches the uninterrupted run would have seen. `stream`
     (a process index) gives each process its own permutations of its own examples.
     """
-    per_epoch = max(1, num_examples // batch_size)
-    epoch, offset = divmod(step, per_epoch)
+    epoch, offset = divmod(step, steps_per_epoch(num_examples, batch_size))
     entropy = [seed, epoch] if stream is None else [seed, epoch, stream]
     perm = np.random.default_rng(entropy).permutation(num_examples)
     rows = perm[offset * batch_size : (offset + 1) * batch_size]

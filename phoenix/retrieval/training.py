@@ -17,8 +17,8 @@ import numpy as np
 
 from phoenix.config import PhoenixConfig
 from phoenix.data.batch import featurize
+from phoenix.data.packing import steps_per_epoch
 from phoenix.data.world.io import ImpressionLog
-from phoenix.parallel.partitioning import batch_sharding, make_mesh
 from phoenix.retrieval.corpus_file import read_corpus
 from phoenix.retrieval.corpus_index import CorpusIndex
 from phoenix.retrieval.evaluation import evaluate_retrieval
@@ -26,9 +26,8 @@ from phoenix.retrieval.examples import pack_retrieval_examples
 from phoenix.retrieval.retriever import Retriever, default_index_path
 from phoenix.retrieval.step import retrieval_loss
 from phoenix.retrieval.two_tower import TwoTowerModel, build_two_tower
-from phoenix.training.loader import BatchLoader
+from phoenix.training.loader import sharded_batches
 from phoenix.training.loop import fit
-from phoenix.training.optimizer import make_optimizer
 from phoenix.training.plots import plot_retrieval_training
 from phoenix.training.trainer import Trainer
 from phoenix.workdir import prepare_run
@@ -60,32 +59,23 @@ def train_retrieval(
     features = featurize(train.history, mc).prefix  # hashed once, sliced per step
     target_post_ids = train.history.history_post_id.astype(np.int32)
 
-    def build():
-        model = build_two_tower(mc, rc, seed=tc.seed)
-        return model, make_optimizer(model, tc, tc.num_steps)
-
-    mesh = make_mesh(config.mesh)
     loss = functools.partial(retrieval_loss, post_id_dropout=rc.post_id_dropout, logq_correction=rc.logq_correction)
-    trainer = Trainer(build, loss, mesh, config.mesh)
+    trainer = Trainer("retrieval", lambda: build_two_tower(mc, rc, seed=tc.seed), loss, tc, config.mesh,
+                      steps_per_epoch=steps_per_epoch(len(train), tc.batch_size))
 
     def make_batch(rows: np.ndarray) -> tuple:
         prefix = jax.tree.map(lambda x: x[rows], features)
         return (prefix, train.target_mask[rows], target_post_ids[rows], train.target_logq[rows]), None
 
-    def batches(start: int, end: int) -> BatchLoader:
-        return BatchLoader(make_batch, len(train), tc.batch_size, tc.seed, start, end, sharding=batch_sharding(mesh),
-                           process_index=jax.process_index(), process_count=jax.process_count())
-
     result = fit(
-        trainer, batches, lambda model: validation_recall(model, config, data_dir, log), tc,
-        metric="valid_recall_largest_k", workdir=out, name="retrieval", progress=progress, max_steps=max_steps,
-        plot=plot_retrieval_training,
+        trainer, sharded_batches(make_batch, len(train), tc.batch_size, tc.seed, trainer.mesh),
+        lambda model: validation_recall(model, config, data_dir, log), metric="valid_recall_largest_k",
+        workdir=out, progress=progress, max_steps=max_steps, plot=plot_retrieval_training,
     )
-    if result.steps == tc.num_steps or result.stopped_by in ("patience", "time_budget"):
-        step = max(result.best_step, 0)
-        build_world_index(Retriever(trainer.model, config), data_dir, step).save(default_index_path(workdir))
-    validations = [r for r in result.validations if r["step"] == result.best_step]
-    return validations[-1] if validations else {}
+    if result.stopped_by != "max_steps":  # a finished run (schedule, patience or budget) indexes its best model
+        index = build_world_index(Retriever(trainer.model, config), data_dir, max(result.best_step, 0))
+        index.save(default_index_path(workdir))
+    return result.best_record
 
 
 def validation_recall(model: TwoTowerModel, config: PhoenixConfig, data_dir: Path, log: ImpressionLog) -> dict:

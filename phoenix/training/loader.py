@@ -27,6 +27,7 @@ import jax
 import numpy as np
 
 from phoenix.data.packing import batch_rows
+from phoenix.parallel.partitioning import batch_sharding
 
 _DONE = object()
 
@@ -100,6 +101,18 @@ class BatchLoader:
         finally:
             stop.set()
             worker.join(timeout=5)
+
+
+def sharded_batches(
+    make_batch: Callable[[np.ndarray], Any], num_examples: int, batch_size: int, seed: int, mesh: jax.sharding.Mesh
+) -> Callable[[int, int], BatchLoader]:
+    """`fit`'s batches for a model whose step s draws rows (seed, s): this process's share of each
+    global batch, placed over the mesh's `data` axis, for any range of steps."""
+    sharding = batch_sharding(mesh)
+    return lambda start, end: BatchLoader(
+        make_batch, num_examples, batch_size, seed, start, end, sharding=sharding,
+        process_index=jax.process_index(), process_count=jax.process_count(),
+    )
 
 
 def epoch_steps(

@@ -1,6 +1,6 @@
 """`fit`: the one training loop, for every model.
 
-    fit(trainer, batches, validate, schedule, metric="valid_ndcg@10", workdir=..., steps_per_epoch=...)
+    fit(trainer, batches, validate, metric="valid_ndcg@10", workdir=...)
 
 One loop runs the ranker, the two-tower model, Phoenix on a log and SASRec:
 
@@ -20,8 +20,8 @@ One loop runs the ranker, the two-tower model, Phoenix on a log and SASRec:
   `FitResult.records`;
 * a tqdm bar, and a clear error on a non-finite loss.
 
-The cadences count in the schedule's unit: steps, or epochs of
-`steps_per_epoch` steps. Multi-process jobs validate afterwards from the
+The schedule is the trainer's (`Trainer.schedule`); its cadences count in
+its unit: steps, or epochs of `Trainer.steps_per_epoch` steps. Multi-process jobs validate afterwards from the
 checkpoint (validation needs one host's view of the whole model).
 """
 
@@ -40,7 +40,7 @@ import numpy as np
 from flax import nnx
 from tqdm.auto import tqdm
 
-from phoenix.config import ConfigError, TrainConfig
+from phoenix.config import ConfigError
 from phoenix.parallel.distributed import is_main_process
 from phoenix.training.metrics_log import MetricsLog
 from phoenix.training.parameter_average import ParameterAverage
@@ -50,7 +50,6 @@ from phoenix.workdir import (
     checkpoint_manager,
     restore_best,
     restore_training_state,
-    save_best,
     save_checkpoint,
 )
 
@@ -72,36 +71,32 @@ class FitResult:
         return [r for r in self.records if any(k.startswith("valid_") for k in r)]
 
     @property
+    def best_record(self) -> dict:
+        """The validation record of the kept parameters ({} if training never validated)."""
+        return next((r for r in reversed(self.validations) if r["step"] == self.best_step), {})
+
+    @property
     def best_epoch(self) -> int:
         """The epoch (counted from 1) that the kept parameters finished."""
         return -(-self.best_step // self.steps_per_epoch)
-
-
-def schedule_steps(schedule: TrainConfig, steps_per_epoch: int) -> tuple[int, int]:
-    """(total steps, steps per unit) of a schedule: the unit is a step, or an epoch."""
-    if schedule.num_epochs:
-        return schedule.num_epochs * steps_per_epoch, steps_per_epoch
-    return schedule.num_steps, 1
 
 
 def fit(
     trainer: Trainer,
     batches: Batches,
     validate: Callable[[nnx.Module], dict[str, float]],
-    schedule: TrainConfig,
     *,
     metric: str,
     workdir: str | Path | None = None,
-    steps_per_epoch: int = 1,
-    name: str = "train",
     progress: bool = True,
     max_steps: int | None = None,
     plot: Callable[[list[dict], Path], Any] | None = None,
 ) -> FitResult:
     """Train (or resume) until the schedule, patience or the time budget ends; see the module doc."""
     began = time.perf_counter()
-    total, unit = schedule_steps(schedule, steps_per_epoch)
-    every = {k: getattr(schedule, k) * unit for k in ("log_every", "eval_every", "checkpoint_every", "patience")}
+    schedule, name, total = trainer.schedule, trainer.name, trainer.total_steps
+    cadences = ("log_every", "eval_every", "checkpoint_every", "patience")
+    every = {k: getattr(schedule, k) * trainer.steps_per_unit for k in cadences}  # in steps
     workdir = Path(workdir) if workdir is not None else None
     main = is_main_process()
     validating = jax.process_count() == 1
@@ -125,10 +120,13 @@ def fit(
 
     def write(record: dict) -> None:
         if schedule.num_epochs:
-            record = {**record, "epoch": record["step"] / steps_per_epoch}
+            record = {**record, "epoch": record["step"] / trainer.steps_per_epoch}
         records.append(record)
         if log is not None:
             log.write(record)
+
+    def progress_record() -> dict:
+        return {"step": done, "best_step": best_step, "best_metric": best_metric}
 
     end = total if max_steps is None else min(total, start + max_steps)
     stopped_by = "schedule" if end == total else "max_steps"
@@ -153,20 +151,17 @@ def fit(
         if validating and (done % every["eval_every"] == 0 or done == total or over_budget):
             model = trainer.model
             with average.swapped_in(model) if average is not None else nullcontext():
-                scores = validate(model)
-                kept = jax.tree.map(np.array, nnx.state(model, nnx.Param)) if best is None else None
-                record = {"step": done, **{f"valid_{k}": v for k, v in scores.items()}}
+                record = {"step": done, **{f"valid_{k}": v for k, v in validate(model).items()}}
                 if record[metric] > best_metric:
                     best_step, best_metric = done, float(record[metric])
                     if best is not None:
-                        save_best(best, done, model, {"step": done, "metric": metric, "value": best_metric})
-                    else:
-                        best_params = kept
+                        save_checkpoint(best, done, model, None, {"step": done, "metric": metric, "value": best_metric})
+                    else:  # a host copy of what was scored (the average, when there is one)
+                        best_params = jax.tree.map(np.array, nnx.state(model, nnx.Param))
             write(record)
             bar.set_postfix(best=f"{best_metric:.4f}@{best_step}")
-        if manager is not None and (done % every["checkpoint_every"] == 0 or done == end):
-            save_checkpoint(manager, done, *trainer.objects(),
-                            {"step": done, "best_step": best_step, "best_metric": best_metric})
+        if manager is not None and done % every["checkpoint_every"] == 0:
+            save_checkpoint(manager, done, *trainer.objects(), progress_record())
         if every["patience"] and best_step >= 0 and done - best_step >= every["patience"] and validating:
             stopped_by = "patience"
             break
@@ -175,9 +170,8 @@ def fit(
             break
     bar.close()
     if manager is not None:
-        if done not in manager.all_steps() and done > start:
-            save_checkpoint(manager, done, *trainer.objects(),
-                            {"step": done, "best_step": best_step, "best_metric": best_metric})
+        if done > start and done % every["checkpoint_every"]:  # wherever training stopped, it resumes from here
+            save_checkpoint(manager, done, *trainer.objects(), progress_record())
         manager.wait_until_finished()
         manager.close()
         best.wait_until_finished()
@@ -191,4 +185,6 @@ def fit(
         best.close()
     if workdir is not None and main and plot is not None:
         plot(records, workdir / "training.png")
-    return FitResult(records, best_step, best_metric, done, time.perf_counter() - began, stopped_by, steps_per_epoch)
+    return FitResult(
+        records, best_step, best_metric, done, time.perf_counter() - began, stopped_by, trainer.steps_per_epoch
+    )

@@ -14,29 +14,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jax
 import numpy as np
 
-from phoenix.config import ConfigError, PhoenixConfig
+from phoenix.config import PhoenixConfig
 from phoenix.data.batch import featurize
-from phoenix.data.packing import PackedExamples, pack_examples
+from phoenix.data.packing import PackedExamples, pack_examples, steps_per_epoch
 from phoenix.evaluation.metrics import log_loss, roc_auc
 from phoenix.evaluation.ranker import predict_examples
 from phoenix.model.ranker import PhoenixRanker, build_ranker
-from phoenix.parallel.partitioning import batch_sharding, make_mesh
-from phoenix.training.loader import BatchLoader
+from phoenix.training.loader import sharded_batches
 from phoenix.training.loop import fit
-from phoenix.training.optimizer import make_optimizer
 from phoenix.training.plots import plot_training
 from phoenix.training.ranker_loss import ranker_loss
 from phoenix.training.trainer import Trainer
 from phoenix.workdir import prepare_run
-
-
-def check_batch_fits_mesh(batch_size: int, data_axis: int) -> None:
-    """The global batch splits evenly over the mesh's data axis (`BatchLoader` checks the processes)."""
-    if batch_size % data_axis:
-        raise ConfigError(f"train.batch_size: {batch_size} does not split over the mesh's data axis ({data_axis})")
 
 
 def validation_metrics(model: PhoenixRanker, config: PhoenixConfig, examples: PackedExamples) -> dict:
@@ -51,14 +42,11 @@ def validation_metrics(model: PhoenixRanker, config: PhoenixConfig, examples: Pa
     }
 
 
-def ranker_trainer(config: PhoenixConfig, mesh: jax.sharding.Mesh) -> Trainer:
-    mc, tc = config.model, config.train
-
-    def build():
-        model = build_ranker(mc, seed=tc.seed)
-        return model, make_optimizer(model, tc, tc.num_steps)
-
-    return Trainer(build, ranker_loss, mesh, config.mesh)
+def ranker_trainer(config: PhoenixConfig, num_examples: int) -> Trainer:
+    """The ranker on the mesh; an epoch is one pass over `num_examples` packed examples."""
+    tc = config.train
+    return Trainer("train", lambda: build_ranker(config.model, seed=tc.seed), ranker_loss, tc, config.mesh,
+                   steps_per_epoch=steps_per_epoch(num_examples, tc.batch_size))
 
 
 def train_and_evaluate(
@@ -75,28 +63,18 @@ def train_and_evaluate(
     """
     workdir, data_dir, log = prepare_run(config, workdir, data_dir)
     mc, tc = config.model, config.train
-    if tc.num_epochs:
-        raise ConfigError("train.num_epochs: the ranker trains by steps; set train.num_steps")
     train = pack_examples(log, "train", mc.history_len, mc.num_candidates)
     features = featurize(train.request, mc)  # hashed once, sliced per step
     valid = pack_examples(log, "valid", mc.history_len, mc.num_candidates)
     valid = valid.take(np.random.default_rng(tc.seed).permutation(len(valid))[: tc.eval_examples])
 
-    mesh = make_mesh(config.mesh)
-    check_batch_fits_mesh(tc.batch_size, mesh.shape["data"])
-    trainer = ranker_trainer(config, mesh)
-
-    def batches(start: int, end: int) -> BatchLoader:
-        return BatchLoader(
-            lambda rows: ((features.take(rows), train.labels[rows]), None), len(train), tc.batch_size, tc.seed,
-            start, end, sharding=batch_sharding(mesh), process_index=jax.process_index(),
-            process_count=jax.process_count(),
-        )
-
-    result = fit(
-        trainer, batches, lambda model: validation_metrics(model, config, valid), tc,
-        metric="valid_mean_auc", workdir=workdir, name="train", progress=progress, max_steps=max_steps,
-        plot=plot_training,
+    trainer = ranker_trainer(config, len(train))
+    batches = sharded_batches(
+        lambda rows: ((features.take(rows), train.labels[rows]), None), len(train), tc.batch_size, tc.seed,
+        trainer.mesh,
     )
-    validations = [r for r in result.validations if r["step"] == result.best_step]
-    return validations[-1] if validations else {}
+    result = fit(
+        trainer, batches, lambda model: validation_metrics(model, config, valid), metric="valid_mean_auc",
+        workdir=workdir, progress=progress, max_steps=max_steps, plot=plot_training,
+    )
+    return result.best_record

@@ -28,7 +28,6 @@ from phoenix.config import replace  # noqa: E402
 from phoenix.data.batch import featurize  # noqa: E402
 from phoenix.data.packing import pack_examples  # noqa: E402
 from phoenix.data.world.io import read_impressions  # noqa: E402
-from phoenix.parallel.partitioning import make_mesh  # noqa: E402
 from phoenix.training.ranker import ranker_trainer, train_and_evaluate  # noqa: E402
 from phoenix.workdir import checkpoint_manager, load_model, restore_training_state  # noqa: E402
 
@@ -70,9 +69,8 @@ def restore(world: Path, out: Path) -> dict:
     train_and_evaluate(config_on(LAYOUTS["2x4"]), workdir, world, progress=False)  # resumed elsewhere
     batch = probe_batch(world)
 
-    mesh_config = config_on(LAYOUTS["2x4"]).mesh
-    mesh = make_mesh(mesh_config)
-    trainer = ranker_trainer(config_on(LAYOUTS["2x4"]), mesh)
+    trainer = ranker_trainer(config_on(LAYOUTS["2x4"]), num_examples=1)
+    mesh = trainer.mesh
     model, optimizer = trainer.objects()
     step = restore_training_state(checkpoint_manager(workdir), model, optimizer)["step"]
     table = model.post_embed.table.embedding.value

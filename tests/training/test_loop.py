@@ -14,10 +14,8 @@ from flax import nnx
 
 from phoenix.config import MeshConfig, TrainConfig
 from phoenix.model.axes import param
-from phoenix.parallel.partitioning import make_mesh
 from phoenix.training.loader import epoch_steps
 from phoenix.training.loop import fit
-from phoenix.training.optimizer import make_optimizer
 from phoenix.training.trainer import Trainer
 from phoenix.workdir import best_manager, restore_params
 
@@ -41,11 +39,7 @@ def nan_loss(model: Counter, batch, shared, key):
 
 
 def _trainer(schedule: TrainConfig, loss=climb) -> Trainer:
-    def build():
-        model = Counter()
-        return model, make_optimizer(model, schedule, schedule.num_steps or 100)
-
-    return Trainer(build, loss, make_mesh(MeshConfig()), MeshConfig())
+    return Trainer("train", Counter, loss, schedule, MeshConfig())
 
 
 def _batches(seconds: float = 0.0):
@@ -65,7 +59,7 @@ def _fit(scores, schedule=SCHEDULE, seconds=0.0, **kwargs):
         seen.append(round(float(model.value.value) / LR))  # the step whose parameters are scored
         return {"ndcg@10": scores[len(seen) - 1]}
 
-    result = fit(trainer, _batches(seconds), validate, schedule, metric="valid_ndcg@10", progress=False, **kwargs)
+    result = fit(trainer, _batches(seconds), validate, metric="valid_ndcg@10", progress=False, **kwargs)
     return result, trainer, seen
 
 
@@ -96,8 +90,8 @@ def test_validation_and_the_kept_state_use_the_parameter_average():
     schedule = dataclasses.replace(SCHEDULE, num_steps=2, eval_every=2, average_decay=0.5)
     trainer = _trainer(schedule)
     scored = []
-    fit(trainer, _batches(), lambda m: scored.append(float(m.value.value)) or {"m": 1.0}, schedule,
-        metric="valid_m", progress=False)
+    fit(trainer, _batches(), lambda m: scored.append(float(m.value.value)) or {"m": 1.0}, metric="valid_m",
+        progress=False)
     # The average: decay 1/10 after step 1 (0.9·LR), then 2/11: 2/11·0.9·LR + 9/11·2·LR.
     expected = (2 / 11 * 0.9 + 9 / 11 * 2) * LR
     assert scored == pytest.approx([expected], rel=1e-4)
@@ -106,8 +100,7 @@ def test_validation_and_the_kept_state_use_the_parameter_average():
 
 def test_a_non_finite_loss_stops_training_with_a_clear_error():
     with pytest.raises(FloatingPointError, match="train: training loss became nan by step 1"):
-        fit(_trainer(SCHEDULE, nan_loss), _batches(), lambda m: {"m": 0.0}, SCHEDULE, metric="valid_m",
-            progress=False)
+        fit(_trainer(SCHEDULE, nan_loss), _batches(), lambda m: {"m": 0.0}, metric="valid_m", progress=False)
 
 
 def test_a_workdir_keeps_the_best_step_for_serving_and_resumes_where_it_stopped(tmp_path):
