@@ -7,8 +7,8 @@ One loop runs the ranker, the two-tower model, Phoenix on a log and SASRec:
 * steps: `trainer.step` on each batch that `batches(start, end)` yields, the
   dropout key a function of (seed, step), so a resumed run draws what the
   uninterrupted one would have;
-* validation every `eval_every` (and at the end, and on the step that crosses
-  `time_budget_s`), scored with an exponential moving average of the
+* validation every `eval_every` (and at the end, and on the step or epoch that
+  crosses `time_budget_s`), scored with an exponential moving average of the
   parameters when `average_decay` is set;
 * early stopping: the best validated parameters are kept (on disk under
   `WORKDIR/best/`, or as a host copy without a workdir), training stops after
@@ -52,6 +52,11 @@ from phoenix.workdir import (
     restore_training_state,
     save_checkpoint,
 )
+
+# The dropout keys of step s are fold_in(root, s). The root is folded off the schedule's seed so
+# that they never equal the keys `nnx.Rngs(seed)` draws when it initialises the same model
+# (fold_in(key(seed), count)): masks and initial weights stay independent.
+DROPOUT_STREAM = 2**31 - 1
 
 Batches = Callable[[int, int], Iterable[tuple[int, tuple[Any, Any]]]]  # (start, end) -> (step, (batch, shared))
 
@@ -130,7 +135,7 @@ def fit(
 
     end = total if max_steps is None else min(total, start + max_steps)
     stopped_by = "schedule" if end == total else "max_steps"
-    dropout_root = jax.random.key(schedule.seed)
+    dropout_root = jax.random.fold_in(jax.random.key(schedule.seed), DROPOUT_STREAM)
     pending: list = []
     bar = tqdm(initial=start, total=total, desc=name, disable=not progress, leave=False)
     done = start
@@ -140,7 +145,11 @@ def fit(
             average.update(trainer.params())
         bar.update()
         done = step + 1
-        over_budget = schedule.time_budget_s > 0 and time.perf_counter() - began >= schedule.time_budget_s
+        # The budget is looked at once per unit (every step, or at each epoch's end), so an epoch
+        # schedule stops on a whole epoch, as its validation cadence expects.
+        unit_ends = done % trainer.steps_per_unit == 0 or done == end
+        elapsed = time.perf_counter() - began
+        over_budget = unit_ends and schedule.time_budget_s > 0 and elapsed >= schedule.time_budget_s
         if done % every["log_every"] == 0 or done == total or over_budget:
             loss = float(np.mean([float(x) for x in pending]))
             pending.clear()
