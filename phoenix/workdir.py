@@ -31,7 +31,7 @@ from phoenix.parallel.distributed import is_main_process, process_shard, sync_pr
 
 # Bumped when a change of the model's code moves or renames its parameters: a checkpoint of
 # another layout is refused with a message to retrain, never loaded into the wrong arrays.
-CHECKPOINT_LAYOUT = 2
+CHECKPOINT_LAYOUT = 3
 
 
 class CheckpointError(ValueError):

@@ -96,7 +96,7 @@ def catalogue_loss(
     """
     queries = jnp.take_along_axis(cache.match[:, :, action], positives.cutoff[..., None], axis=1)  # [B, P, K·E]
     target = jnp.einsum("bpn,bpn->bp", queries, model.candidate_posts(positives))  # [B, P]
-    others = jnp.einsum("bpn,sn->bps", queries, model.post_embed(catalogue))  # [B, P, S]
+    others = jnp.einsum("bpn,sn->bps", queries, model.encoder.post_embed(catalogue))  # [B, P, S]
     masked = jnp.all(positives.post_hashes[:, :, None, :] == catalogue[None, None], axis=-1)  # [B, P, S]
     if user_items is not None:
         masked = masked | user_items[:, None, :]

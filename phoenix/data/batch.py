@@ -67,17 +67,10 @@ class CandidateBatch:
 
 @struct.dataclass
 class RankerBatch:
-    """Hashed, model-ready request batch (a JAX pytree)."""
+    """Hashed, model-ready request batch (a JAX pytree): a prefix and its candidates."""
 
-    user_hashes: jnp.ndarray  # [B, K]
-    history_post_hashes: jnp.ndarray  # [B, H, K]
-    history_author_hashes: jnp.ndarray  # [B, H, K]
-    history_actions: jnp.ndarray  # [B, H, A] int8 0/1
-    history_surface: jnp.ndarray  # [B, H]
-    candidate_post_hashes: jnp.ndarray  # [B, C, K]
-    candidate_author_hashes: jnp.ndarray  # [B, C, K]
-    candidate_surface: jnp.ndarray  # [B, C]
-    candidate_cutoff: jnp.ndarray  # [B, C]
+    prefix: PrefixBatch  # user + history [B, 1+H]
+    candidates: CandidateBatch  # [B, C]
 
     def take(self, rows: np.ndarray) -> RankerBatch:
         """Rows of a host-side (numpy) batch, e.g. one training step's examples."""
@@ -85,27 +78,11 @@ class RankerBatch:
 
     @property
     def history_valid(self) -> jnp.ndarray:  # [B, H]
-        return self.history_post_hashes[..., 0] != 0
-
-    @property
-    def prefix(self) -> PrefixBatch:
-        return PrefixBatch(
-            self.user_hashes,
-            self.history_post_hashes,
-            self.history_author_hashes,
-            self.history_actions,
-            self.history_surface,
-        )
-
-    @property
-    def candidates(self) -> CandidateBatch:
-        return CandidateBatch(
-            self.candidate_post_hashes, self.candidate_author_hashes, self.candidate_surface, self.candidate_cutoff
-        )
+        return self.prefix.history_valid
 
     @property
     def candidate_valid(self) -> jnp.ndarray:  # [B, C]
-        return self.candidate_post_hashes[..., 0] != 0
+        return self.candidates.post_hashes[..., 0] != 0
 
 
 def _check_shape(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
@@ -185,14 +162,17 @@ def featurize(batch: RequestBatch, config: ModelConfig) -> RankerBatch:
     validate_request(batch, config)
     hashed = functools.partial(hash_table_ids, config=config)
 
-    return RankerBatch(
+    prefix = PrefixBatch(
         user_hashes=hashed(batch.user_id, "user", "user_id"),
         history_post_hashes=hashed(batch.history_post_id, "post", "history_post_id"),
         history_author_hashes=hashed(batch.history_author_id, "author", "history_author_id"),
         history_actions=np.asarray(batch.history_actions, dtype=np.int8),
         history_surface=np.asarray(batch.history_surface, dtype=np.int32),
-        candidate_post_hashes=hashed(batch.candidate_post_id, "post", "candidate_post_id"),
-        candidate_author_hashes=hashed(batch.candidate_author_id, "author", "candidate_author_id"),
-        candidate_surface=np.asarray(batch.candidate_surface, dtype=np.int32),
-        candidate_cutoff=np.asarray(batch.candidate_cutoff, dtype=np.int32),
     )
+    candidates = CandidateBatch(
+        post_hashes=hashed(batch.candidate_post_id, "post", "candidate_post_id"),
+        author_hashes=hashed(batch.candidate_author_id, "author", "candidate_author_id"),
+        surface=np.asarray(batch.candidate_surface, dtype=np.int32),
+        cutoff=np.asarray(batch.candidate_cutoff, dtype=np.int32),
+    )
+    return RankerBatch(prefix, candidates)

@@ -20,7 +20,7 @@ import dataclasses
 import numpy as np
 
 from phoenix.config import ModelConfig
-from phoenix.data.batch import RankerBatch, hash_table_ids
+from phoenix.data.batch import CandidateBatch, PrefixBatch, RankerBatch, hash_table_ids
 from phoenix.data.packing import half_overlapping_windows
 from phoenix.data.protocol import NextItemSplit
 
@@ -71,17 +71,20 @@ def ranker_batch(
     items = np.where(pad, 0, seqs.item[rows])  # [B, H]
     authors = np.where(pad, 0, seqs.author[rows])  # [B, H]
     candidate_authors = tables.item_author[candidate_items]  # [B, C]
-    return RankerBatch(
+    prefix = PrefixBatch(
         user_hashes=tables.user[users],
         history_post_hashes=tables.item[items],
         history_author_hashes=tables.author[authors],
         history_actions=np.where(pad[..., None], 0, seqs.actions[rows]).astype(np.int8),
         history_surface=np.zeros(items.shape, np.int32),
-        candidate_post_hashes=tables.item[candidate_items],
-        candidate_author_hashes=tables.author[candidate_authors],
-        candidate_surface=np.zeros(candidate_items.shape, np.int32),
-        candidate_cutoff=cutoff.astype(np.int32),
     )
+    candidates = CandidateBatch(
+        post_hashes=tables.item[candidate_items],
+        author_hashes=tables.author[candidate_authors],
+        surface=np.zeros(candidate_items.shape, np.int32),
+        cutoff=cutoff.astype(np.int32),
+    )
+    return RankerBatch(prefix, candidates)
 
 
 @dataclasses.dataclass

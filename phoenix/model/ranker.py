@@ -47,11 +47,19 @@ class PrefixCache:
     match: jnp.ndarray | None = None  # [B, 1+H, A, K·E] match queries (model.sequence_match only)
 
 
-class PhoenixRanker(PrefixEncoder):
-    """Scores each candidate of a request for every action, in isolation."""
+class PhoenixRanker(nnx.Module):
+    """Scores each candidate of a request for every action, in isolation.
+
+    It holds a `PrefixEncoder` (`self.encoder`): the hashed tables, the Grok
+    blocks and the final norm that user + history run through. Candidate
+    tokens are embedded with the same tables and run through the same blocks;
+    the ranker adds only the candidate projection, the unembedding and the
+    match projection.
+    """
 
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
-        super().__init__(config, rngs=rngs)
+        self.config = config
+        self.encoder = PrefixEncoder(config, rngs=rngs)
         e, k, d = config.embedding_dim, config.num_hashes, config.model_dim
         dense = dict(use_bias=False, dtype=jnp.dtype(config.compute_dtype), rngs=rngs)
         self.candidate_proj = linear(2 * k * e + e, d, ("tokens_in", "embed"), **dense)
@@ -68,7 +76,7 @@ class PhoenixRanker(PrefixEncoder):
         (training only): fresh posts at serving time have untrained post ids,
         so the model must also rank well from author and user alone.
         """
-        posts = self.post_embed(candidates.post_hashes)  # [B, C, K·E]
+        posts = self.encoder.post_embed(candidates.post_hashes)  # [B, C, K·E]
         if post_keep is not None:
             posts = posts * post_keep[..., None].astype(posts.dtype)
         return posts
@@ -77,7 +85,7 @@ class PhoenixRanker(PrefixEncoder):
         """Per prefix position and action, the vector a candidate's post embedding is dotted with."""
         if not self.config.sequence_match:
             return None
-        queries = self.match_proj(self.final_norm(prefix_states))  # [B, 1+H, A·K·E]
+        queries = self.match_proj(self.encoder.final_norm(prefix_states))  # [B, 1+H, A·K·E]
         return rearrange(queries, "b s (a n) -> b s a n", a=self.config.num_actions)
 
     def match_logits(
@@ -95,44 +103,44 @@ class PhoenixRanker(PrefixEncoder):
         tokens = jnp.concatenate(
             [
                 posts,
-                self.author_embed(candidates.author_hashes),  # [B, C, K·E]
-                self.surface_embed(candidates.surface),  # [B, C, E]
+                self.encoder.author_embed(candidates.author_hashes),  # [B, C, K·E]
+                self.encoder.surface_embed(candidates.surface),  # [B, C, E]
             ],
             axis=-1,
         )
-        return self.embed_dropout(self.candidate_proj(tokens))  # [B, C, D]
+        return self.encoder.embed_dropout(self.candidate_proj(tokens))  # [B, C, D]
 
     def __call__(
         self, batch: RankerBatch, candidate_post_keep: jnp.ndarray | None = None
     ) -> jnp.ndarray:  # [B, C, A] logits
         """Full-sequence path (training): one attention over user + history + candidates."""
-        h = batch.history_post_hashes.shape[1]
+        h, cutoff = batch.prefix.history_post_hashes.shape[1], batch.candidates.cutoff  # cutoff [B, C]
         posts = self.candidate_posts(batch.candidates, candidate_post_keep)  # [B, C, K·E]
         x = jnp.concatenate(
-            [self.embed_prefix(batch.prefix), self.candidate_tokens(batch.candidates, posts)], axis=1
+            [self.encoder.embed_prefix(batch.prefix), self.candidate_tokens(batch.candidates, posts)], axis=1
         )  # [B, T, D]
-        mask = candidate_isolation_mask(batch.history_valid, batch.candidate_valid, batch.candidate_cutoff)
-        rope = self.rotary(token_positions(h, batch.candidate_cutoff))  # tables for [B, T]
-        for block in self.blocks:
+        mask = candidate_isolation_mask(batch.history_valid, batch.candidate_valid, cutoff)  # [B, T, T]
+        rope = self.encoder.rotary(token_positions(h, cutoff))  # tables for [B, T]
+        for block in self.encoder.blocks:
             x, _, _ = block(x, rope, mask)  # [B, T, D]
-        candidates = self.final_norm(x[:, 1 + h :])  # [B, C, D]
+        candidates = self.encoder.final_norm(x[:, 1 + h :])  # [B, C, D]
         logits = self.unembed(candidates).astype(jnp.float32)  # [B, C, A]
-        return logits + self.match_logits(self.match_queries(x[:, : 1 + h]), posts, batch.candidate_cutoff)
+        return logits + self.match_logits(self.match_queries(x[:, : 1 + h]), posts, cutoff)
 
     def encode_prefix(self, batch: PrefixBatch) -> PrefixCache:
         """Run user + history once and keep every layer's keys and values."""
-        states, keys, values = self.run_prefix(batch)  # [B, 1+H, D]; per layer [B, 1+H, G, Dh]
+        states, keys, values = self.encoder.run_prefix(batch)  # [B, 1+H, D]; per layer [B, 1+H, G, Dh]
         return PrefixCache(jnp.stack(keys), jnp.stack(values), batch.history_valid, self.match_queries(states))
 
     def score_cached(self, cache: PrefixCache, candidates: CandidateBatch) -> jnp.ndarray:  # [B, C, A]
         """Logits of candidates against a cached prefix: cost linear in C, no candidate sees another."""
         posts = self.candidate_posts(candidates)  # [B, C, K·E]
         x = self.candidate_tokens(candidates, posts)  # [B, C, D]
-        rope = self.rotary(candidates.cutoff + 1)  # every candidate sits right after its cutoff
+        rope = self.encoder.rotary(candidates.cutoff + 1)  # every candidate sits right after its cutoff
         sees = candidate_prefix_mask(cache.history_valid, candidates.cutoff)  # [B, C, 1+H]
-        for layer, block in enumerate(self.blocks):
+        for layer, block in enumerate(self.encoder.blocks):
             x = block.candidates(x, rope, cache.keys[layer], cache.values[layer], sees)  # [B, C, D]
-        logits = self.unembed(self.final_norm(x)).astype(jnp.float32)  # [B, C, A]
+        logits = self.unembed(self.encoder.final_norm(x)).astype(jnp.float32)  # [B, C, A]
         return logits + self.match_logits(cache.match, posts, candidates.cutoff)
 
     def score_candidates(self, batch: RankerBatch) -> jnp.ndarray:  # [B, C, A] logits

@@ -30,13 +30,19 @@ def l2_normalize(x: jnp.ndarray) -> jnp.ndarray:  # [..., D] -> [..., D], unit l
     return x32 / jnp.sqrt(jnp.maximum(jnp.sum(x32 * x32, axis=-1, keepdims=True), _EPS * _EPS))
 
 
-class UserTower(PrefixEncoder):
-    """User + engagement history -> one unit vector per request (or per history cutoff)."""
+class UserTower(nnx.Module):
+    """User + engagement history -> one unit vector per request (or per history cutoff).
+
+    It holds its own `PrefixEncoder` (the ranker's code, its own parameters).
+    """
+
+    def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
+        self.encoder = PrefixEncoder(config, rngs=rngs)
 
     def user_vectors_at_cutoffs(self, batch: PrefixBatch) -> jnp.ndarray:  # [B, 1+H, D]
         """Row c: the user vector after the first c history items (c = 0..H)."""
-        hidden, _, _ = self.run_prefix(batch)  # [B, 1+H, D]
-        hidden = self.final_norm(hidden).astype(jnp.float32)  # [B, 1+H, D]
+        hidden, _, _ = self.encoder.run_prefix(batch)  # [B, 1+H, D]
+        hidden = self.encoder.final_norm(hidden).astype(jnp.float32)  # [B, 1+H, D]
         valid = jnp.concatenate(
             [jnp.ones_like(batch.history_valid[:, :1]), batch.history_valid], axis=1
         ).astype(jnp.float32)  # [B, 1+H]

@@ -86,7 +86,7 @@ class PrefixScorer:
         return self.mesh.devices.size
 
     def _history_bucket(self, batch: RankerBatch) -> int:
-        length = int(np.max(np.sum(np.asarray(batch.history_post_hashes)[..., 0] != 0, axis=1), initial=0))
+        length = int(np.max(np.sum(np.asarray(batch.history_valid), axis=1), initial=0))
         return next(b for b in self.history_buckets if b >= length)
 
     def _place(self, tree):
@@ -95,15 +95,16 @@ class PrefixScorer:
 
     def prepare(self, batch: RankerBatch) -> tuple[PrefixBatch, list[tuple[int, CandidateBatch]]]:
         """Inputs of one call: the trimmed, padded prefix and (real count, padded chunk) per chunk."""
-        b, c = batch.candidate_cutoff.shape
+        b, c = batch.candidates.cutoff.shape
         rows = -(-b // self.num_devices) * self.num_devices  # users padded to fill every device
         h = self._history_bucket(batch)
-        prefix = PrefixBatch(
-            user_hashes=np.asarray(batch.user_hashes),
-            history_post_hashes=np.asarray(batch.history_post_hashes)[:, :h],
-            history_author_hashes=np.asarray(batch.history_author_hashes)[:, :h],
-            history_actions=np.asarray(batch.history_actions)[:, :h],
-            history_surface=np.asarray(batch.history_surface)[:, :h],
+        full = batch.prefix
+        prefix = PrefixBatch(  # history trimmed to its bucket
+            user_hashes=np.asarray(full.user_hashes),
+            history_post_hashes=np.asarray(full.history_post_hashes)[:, :h],
+            history_author_hashes=np.asarray(full.history_author_hashes)[:, :h],
+            history_actions=np.asarray(full.history_actions)[:, :h],
+            history_surface=np.asarray(full.history_surface)[:, :h],
         )
         prefix = self._place(jax.tree.map(lambda x: _pad_axis(x, 0, rows), prefix))
         chunks = [
@@ -131,6 +132,6 @@ class PrefixScorer:
         """Score a validated host (numpy) batch; rows are users, every candidate isolated."""
         prefix, chunks = self.prepare(batch)
         pending = self.run(prefix, chunks)
-        b = batch.candidate_cutoff.shape[0]
+        b = batch.candidates.cutoff.shape[0]
         out = [np.asarray(probs)[:b, :n] for (n, _), probs in zip(chunks, pending)]  # all dispatched; now wait
         return np.concatenate(out, axis=1)  # [B, C, A]

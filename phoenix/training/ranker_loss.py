@@ -31,5 +31,5 @@ def ranker_loss(
     """The full-sequence path with each candidate's post id dropped with `model.post_id_dropout`."""
     batch, labels = examples
     keep_rate = 1.0 - model.config.post_id_dropout
-    keep = jax.random.bernoulli(dropout_key, keep_rate, batch.candidate_cutoff.shape)  # [B, C]
+    keep = jax.random.bernoulli(dropout_key, keep_rate, batch.candidates.cutoff.shape)  # [B, C]
     return action_loss(model(batch, keep), labels, batch.candidate_valid)

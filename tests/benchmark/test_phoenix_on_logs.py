@@ -48,12 +48,12 @@ def test_catalogue_loss_is_the_softmax_of_the_match_term_with_the_true_item_mask
     cache = model.encode_prefix(batch.prefix)
     positives, valid = batch.candidates, jnp.array([[True, True, False], [True, True, True]])
     others = featurize(random_request(np.random.default_rng(5), config, batch=1, candidates=5), config)
-    catalogue = jnp.asarray(others.candidate_post_hashes[0])  # [5, K]
+    catalogue = jnp.asarray(others.candidates.post_hashes[0])  # [5, K]
     action = 1
     # By hand: the match logit of the true item against each catalogue item's.
     queries = np.asarray(cache.match)[np.arange(2)[:, None], np.asarray(positives.cutoff), action]  # [B, P, K·E]
-    target = np.einsum("bpn,bpn->bp", queries, np.asarray(model.post_embed(positives.post_hashes)))
-    rest = np.einsum("bpn,sn->bps", queries, np.asarray(model.post_embed(catalogue)))
+    target = np.einsum("bpn,bpn->bp", queries, np.asarray(model.encoder.post_embed(positives.post_hashes)))
+    rest = np.einsum("bpn,sn->bps", queries, np.asarray(model.encoder.post_embed(catalogue)))
     nll = np.log(np.exp(target) + np.exp(rest).sum(-1)) - target  # [B, P]
     expected = nll[np.asarray(valid)].mean()
     loss, sigmoid = map(float, catalogue_loss(model, cache, positives, valid, catalogue, action))

@@ -49,14 +49,14 @@ def test_training_batch_candidates_see_only_earlier_items_and_negatives_are_not_
     chosen = np.flatnonzero(windows.user == 1)[:2]
     batch, labels = training_batch(split, tables, windows, chosen, 4, 2, sampler, rng)
     hb = int(windows.target_bucket[chosen].max())  # both windows train 12 and 6 targets: bucket 12
-    assert hb == 12 and batch.candidate_post_hashes.shape == (4, 3 * hb, SMALL_MODEL.num_hashes)
+    assert hb == 12 and batch.candidates.post_hashes.shape == (4, 3 * hb, SMALL_MODEL.num_hashes)
     history_items = split.sequences.item[windows.start[chosen[1]] + np.arange(12)]  # window 2: items 7..18
-    np.testing.assert_array_equal(batch.history_post_hashes[1], tables.item[history_items])
+    np.testing.assert_array_equal(batch.prefix.history_post_hashes[1], tables.item[history_items])
     # Positives: candidate j is history item j with cutoff j, i.e. it sees items 0..j-1 only.
     first = int(windows.first[chosen[1]])
     for j in range(first, 12):
-        np.testing.assert_array_equal(batch.candidate_post_hashes[1, j - first], tables.item[history_items[j]])
-        assert batch.candidate_cutoff[1, j - first] == j
+        np.testing.assert_array_equal(batch.candidates.post_hashes[1, j - first], tables.item[history_items[j]])
+        assert batch.candidates.cutoff[1, j - first] == j
     positive_rows = windows.start[chosen[1]] + np.arange(first, 12)
     np.testing.assert_array_equal(labels[1, : 12 - first], split.sequences.actions[positive_rows])
     assert (labels[:, hb:] == 0).all()  # negatives carry no action
@@ -64,7 +64,7 @@ def test_training_batch_candidates_see_only_earlier_items_and_negatives_are_not_
     assert click[0, :12].all() and click[1, : 12 - first].all() and not click[1, 12 - first : hb].any()
     # Negatives (columns hb:) are items user 1 never trained on; padding rows have no candidates.
     hashes_of_train = {tuple(tables.item[i]) for i in range(1, 29)}
-    for cand in batch.candidate_post_hashes[:2, hb:].reshape(-1, SMALL_MODEL.num_hashes):
+    for cand in batch.candidates.post_hashes[:2, hb:].reshape(-1, SMALL_MODEL.num_hashes):
         if cand[0] != 0:
             assert tuple(cand) not in hashes_of_train
     assert not batch.candidate_valid[2:].any() and not batch.history_valid[2:].any()
@@ -102,7 +102,7 @@ def test_without_user_ids_every_user_token_is_padding_and_items_keep_their_hashe
     windows = training_windows(split, H)
     batch, _ = training_batch(split, without, windows, np.arange(2), 2, 1, split.training_negatives(),
                               np.random.default_rng(0))
-    assert (batch.user_hashes == 0).all() and batch.history_valid.any()
+    assert (batch.prefix.user_hashes == 0).all() and batch.history_valid.any()
 
 
 def test_recent_targets_train_only_each_users_last_positions_with_earlier_context():

@@ -99,7 +99,7 @@ def test_padding_candidates_and_history_change_nothing(model):
 def test_bfloat16_compute_keeps_float32_params_and_close_logits():
     config = dataclasses.replace(SMALL_MODEL, compute_dtype="bfloat16")
     fp32, bf16 = build_ranker(SMALL_MODEL, seed=5), build_ranker(config, seed=5)
-    assert bf16.post_embed.table.embedding.value.dtype == np.float32
+    assert bf16.encoder.post_embed.table.embedding.value.dtype == np.float32
     request = random_request(np.random.default_rng(4))
     a = np.asarray(fp32(featurize(request, SMALL_MODEL)))
     b = np.asarray(bf16(featurize(request, config)))

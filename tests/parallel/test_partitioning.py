@@ -32,9 +32,9 @@ def test_tables_and_their_adam_moments_split_by_rows_and_nothing_else_unless_ask
     assert all(v == ("model", None) for v in tables.values())
     assert all(all(a is None for a in v) for k, v in layout.items() if k not in tables)
     sharded = specs(MeshConfig(model=2, shard_transformer=True), {"data": 4, "model": 2})
-    assert sharded["0/blocks/0/ffn/gate/kernel"] == (None, "model")
-    assert sharded["0/blocks/0/ffn/out/kernel"] == ("model", None)
-    assert sharded["0/blocks/0/attn/out_proj/kernel"] == ("model", None)
+    assert sharded["0/encoder/blocks/0/ffn/gate/kernel"] == (None, "model")
+    assert sharded["0/encoder/blocks/0/ffn/out/kernel"] == ("model", None)
+    assert sharded["0/encoder/blocks/0/attn/out_proj/kernel"] == ("model", None)
     assert sharded["0/unembed/kernel"] == (None, None)
 
 
@@ -63,8 +63,8 @@ def test_a_parameter_without_axes_is_an_error_not_silently_replicated():
         state_specs(nnx.state(Unlabelled()), FakeMesh, MeshConfig())
     # The layout follows the declaration, not the attribute's name: a renamed table stays split.
     model = build_ranker(SMALL_MODEL)
-    model.renamed_table = model.post_embed.table
-    del model.post_embed.table
+    model.renamed_table = model.encoder.post_embed.table
+    del model.encoder.post_embed.table
     leaves = jax.tree_util.tree_leaves_with_path(
         state_specs(nnx.state(model), type("M", (), {"shape": {"data": 1, "model": 2}}), MeshConfig(model=2)),
         is_leaf=lambda x: isinstance(x, jax.sharding.PartitionSpec),

@@ -18,7 +18,7 @@ def test_user_and_item_vectors_are_unit_length_even_without_history():
     request = random_request(np.random.default_rng(0), batch=4, lengths=[0, 1, 5, 12])
     batch = featurize(request, SMALL_MODEL)
     users = np.asarray(m.user_tower(batch.prefix))  # [B, D]
-    items = np.asarray(m.item_tower(batch.candidate_post_hashes, batch.candidate_author_hashes))  # [B, C, D]
+    items = np.asarray(m.item_tower(batch.candidates.post_hashes, batch.candidates.author_hashes))  # [B, C, D]
     assert users.shape == (4, SMALL_MODEL.model_dim)
     np.testing.assert_allclose(np.linalg.norm(users, axis=-1), 1.0, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(items, axis=-1), 1.0, atol=1e-5)

@@ -73,7 +73,7 @@ def restore(world: Path, out: Path) -> dict:
     mesh = trainer.mesh
     model, optimizer = trainer.objects()
     step = restore_training_state(checkpoint_manager(workdir), model, optimizer)["step"]
-    table = model.post_embed.table.embedding.value
+    table = model.encoder.post_embed.table.embedding.value
     with jax.set_mesh(mesh):
         on_mesh = nnx.jit(lambda m, b: m(b))(model, batch)
     single, _, _ = load_model(workdir)
@@ -85,7 +85,7 @@ def restore(world: Path, out: Path) -> dict:
         "table_devices": len(table.sharding.device_set),
         "table_shard_rows": table.addressable_shards[0].data.shape[0],
         "table_rows": table.shape[0],
-        "single_devices": len(single.post_embed.table.embedding.value.sharding.device_set),
+        "single_devices": len(single.encoder.post_embed.table.embedding.value.sharding.device_set),
     }
 
 
