@@ -113,7 +113,7 @@ def main() -> None:
         for batch in batches:
             scorer.probabilities(batch)
         seconds = time.perf_counter() - start
-        scored = sum(b.candidate_cutoff.size for b in batches)
+        scored = sum(b.candidates.cutoff.size for b in batches)
         gflop = scorer.flops(batches[0]) / 1e9 * len(batches)
         model_rate = scored / seconds
         print(json.dumps({"bench": "score_throughput", "what": "model", "candidates": scored,
