@@ -28,7 +28,7 @@ def _world(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     out = write_world(generate_world(config.world, config.model.actions), args.out)
-    meta = json.loads((out / "world.json").read_text())
+    meta = json.loads((out / "dataset.json").read_text())
     print(json.dumps({"world": str(out), "impressions": meta["counts"]}))
     return 0
 
@@ -95,13 +95,13 @@ def _retrieve(args: argparse.Namespace) -> int:
 
     retriever = Retriever.load(args.workdir, args.index)
     if args.user is not None:
-        from phoenix.data.world.io import read_impressions, read_metadata
+        from phoenix.data.dataset import read_impressions, read_metadata
         from phoenix.data.world.oracle import WorldOracle
         from phoenix.feed.demo import world_query
         from phoenix.workdir import read_run_data_dir
 
         world = read_run_data_dir(args.workdir)
-        now = int(read_metadata(world)["config"]["days"] * 86400)
+        now = int(read_metadata(world)["end_time_s"])
         query = world_query(read_impressions(world), WorldOracle(world), args.user, now)
     else:
         query = query_from_dict(_read_json(args.user_file, "user"))

@@ -24,8 +24,9 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from phoenix.config import ConfigError, PhoenixConfig, load_config, save_config
+from phoenix.data.dataset import METADATA_FILE, ImpressionLog, read_impressions, read_metadata
 from phoenix.data.world.generator import generate_world
-from phoenix.data.world.io import ImpressionLog, read_impressions, read_metadata, write_world
+from phoenix.data.world.io import write_world
 from phoenix.model.ranker import PhoenixRanker, build_ranker
 from phoenix.parallel.distributed import is_main_process, process_shard, sync_processes
 
@@ -220,10 +221,10 @@ def _restore_params(manager: ocp.CheckpointManager, step: int, model: nnx.Module
 def ensure_world(config: PhoenixConfig, data_dir: str | Path) -> Path:
     """Generate the config's world into `data_dir` unless one is already there."""
     data_dir = Path(data_dir)
-    if not (data_dir / "world.json").is_file():
+    if not (data_dir / METADATA_FILE).is_file():
         write_world(generate_world(config.world, config.model.actions), data_dir)
-    elif read_metadata(data_dir)["config"] != dataclasses.asdict(config.world):
-        raise ValueError(f"{data_dir / 'world.json'}: this world was generated from another [world] config")
+    elif read_metadata(data_dir).get("config") != dataclasses.asdict(config.world):
+        raise ValueError(f"{data_dir / METADATA_FILE}: this world was generated from another [world] config")
     return data_dir
 
 

@@ -17,8 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from phoenix.data.batch import RequestBatch
-from phoenix.data.world.generator import SPLITS
-from phoenix.data.world.io import ImpressionLog
+from phoenix.data.dataset import SPLITS, ImpressionLog
 
 
 @dataclasses.dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from phoenix.data.world.io import ImpressionLog
+from phoenix.data.dataset import ImpressionLog
 
 PRIOR_STRENGTH = 20.0
 

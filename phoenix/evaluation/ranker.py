@@ -16,9 +16,9 @@ from flax import nnx
 
 from phoenix.config import ModelConfig
 from phoenix.data.batch import RankerBatch, featurize
+from phoenix.data.dataset import SPLITS, ImpressionLog, read_impressions
 from phoenix.data.packing import PackedExamples, pack_examples
-from phoenix.data.world.generator import SPLITS
-from phoenix.data.world.io import ImpressionLog, read_impressions, read_truth
+from phoenix.data.world.io import read_truth
 from phoenix.evaluation.metrics import calibration, log_loss, relative_cross_entropy, roc_auc
 from phoenix.evaluation.popularity import popularity_probs
 from phoenix.model.ranker import PhoenixRanker

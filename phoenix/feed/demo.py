@@ -19,8 +19,7 @@ import pyarrow.parquet as pq
 from candidate_pipeline.in_network import InNetworkPostStore
 from candidate_pipeline.types import Candidate, HistoryItem, Query
 from phoenix.config import load_scoring_config
-from phoenix.data.world.generator import SPLITS
-from phoenix.data.world.io import ImpressionLog, read_impressions, read_metadata
+from phoenix.data.dataset import SPLITS, ImpressionLog, read_impressions, read_metadata
 from phoenix.data.world.oracle import WorldOracle
 from phoenix.feed.ranker_api import RankedFeed, Ranker
 from phoenix.serving.weighted_score import WeightedScorer
@@ -93,7 +92,7 @@ def sample_feed(workdir: str | Path, user_id: int | None = None, num_candidates:
     rng = np.random.default_rng(seed)
     if user_id is None:
         user_id = int(rng.choice(np.unique(log.user_id[log.split == SPLITS.index("test")])))
-    query = world_query(log, oracle, user_id, int(read_metadata(world_dir)["config"]["days"] * 86400))
+    query = world_query(log, oracle, user_id, int(read_metadata(world_dir)["end_time_s"]))
     now, following = query.request_time_s, query.following
     candidates = []
     if not any(source.name == "out_of_network" for source in ranker.pipeline.sources):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from phoenix.data.world.io import read_parquet
+from phoenix.data.dataset import read_parquet
 
 
 class CorpusFileError(ValueError):

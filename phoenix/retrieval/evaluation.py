@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from phoenix.config import PhoenixConfig
-from phoenix.data.world.generator import SPLITS
-from phoenix.data.world.io import ImpressionLog, read_impressions, read_metadata
+from phoenix.data.dataset import SPLITS, ImpressionLog, read_impressions, read_metadata
 from phoenix.data.world.oracle import WorldOracle
 from phoenix.retrieval.examples import RetrievalQueries, positive_mask, retrieval_queries
 from phoenix.retrieval.retriever import Retriever

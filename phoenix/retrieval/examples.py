@@ -19,9 +19,8 @@ import dataclasses
 import numpy as np
 
 from phoenix.data.batch import RequestBatch
+from phoenix.data.dataset import SPLITS, ImpressionLog
 from phoenix.data.packing import half_overlapping_windows, user_event_groups
-from phoenix.data.world.generator import SPLITS
-from phoenix.data.world.io import ImpressionLog
 
 
 @dataclasses.dataclass

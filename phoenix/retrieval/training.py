@@ -17,8 +17,8 @@ import numpy as np
 
 from phoenix.config import PhoenixConfig
 from phoenix.data.batch import featurize
+from phoenix.data.dataset import ImpressionLog
 from phoenix.data.packing import steps_per_epoch
-from phoenix.data.world.io import ImpressionLog
 from phoenix.retrieval.corpus_file import read_corpus
 from phoenix.retrieval.corpus_index import CorpusIndex
 from phoenix.retrieval.evaluation import evaluate_retrieval

@@ -1,7 +1,7 @@
 import numpy as np
 
+from phoenix.data.dataset import ImpressionLog
 from phoenix.data.packing import batch_rows, pack_examples
-from phoenix.data.world.io import ImpressionLog
 
 ACTIONS = ("like", "click")
 

@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from phoenix.data.world.generator import SPLITS
-from phoenix.data.world.io import read_impressions
+from phoenix.data.dataset import SPLITS, read_impressions
 from phoenix.retrieval.examples import pack_retrieval_examples, positive_mask, retrieval_queries
 
 POSITIVES = ("favorite", "reply", "repost", "quote", "share")

@@ -26,8 +26,8 @@ from helpers import MICRO_CONFIG  # noqa: E402
 
 from phoenix.config import replace  # noqa: E402
 from phoenix.data.batch import featurize  # noqa: E402
+from phoenix.data.dataset import read_impressions  # noqa: E402
 from phoenix.data.packing import pack_examples  # noqa: E402
-from phoenix.data.world.io import read_impressions  # noqa: E402
 from phoenix.training.ranker import ranker_trainer, train_and_evaluate  # noqa: E402
 from phoenix.workdir import checkpoint_manager, load_model, restore_training_state  # noqa: E402
 

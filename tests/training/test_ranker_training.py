@@ -9,8 +9,8 @@ from helpers import MICRO_CONFIG
 
 from phoenix.config import replace
 from phoenix.data.batch import featurize
+from phoenix.data.dataset import read_impressions
 from phoenix.data.packing import pack_examples
-from phoenix.data.world.io import read_impressions
 from phoenix.evaluation.ranker import evaluate_workdir
 from phoenix.training.ranker import train_and_evaluate
 from phoenix.workdir import CheckpointError, ensure_world, load_model, prepare_run
@@ -85,7 +85,7 @@ def test_a_workdir_world_from_another_config_is_refused(tmp_path):
     small = replace(MICRO_CONFIG, world={"num_users": 30, "num_authors": 5, "num_posts": 60})
     ensure_world(small, tmp_path)
     assert ensure_world(small, tmp_path) == tmp_path  # same config: reused
-    with pytest.raises(ValueError, match="world.json: this world was generated from another"):
+    with pytest.raises(ValueError, match="dataset.json: this world was generated from another"):
         ensure_world(replace(small, world={"seed": 7}), tmp_path)
 
 

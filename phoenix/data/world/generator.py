@@ -17,7 +17,6 @@ from phoenix.config import WorldConfig
 from phoenix.data.world.entities import Authors, Posts, Users, make_authors, make_follows, make_posts, make_users
 from phoenix.data.world.truth import action_probabilities, impression_traits
 
-SPLITS = ("train", "valid", "test")
 MAX_POST_AGE_S = 36 * 3600
 
 

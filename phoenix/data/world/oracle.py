@@ -12,18 +12,18 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from phoenix.data.dataset import DatasetError, read_metadata
 from phoenix.data.world.entities import Authors, Posts, Users
-from phoenix.data.world.io import WorldDataError, read_metadata
 from phoenix.data.world.truth import action_probabilities, impression_traits
 
 
 def _read(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
-        raise WorldDataError(f"{path}: file not found")
+        raise DatasetError(f"{path}: file not found")
     try:
         table = pq.read_table(path)
     except Exception as err:
-        raise WorldDataError(f"{path}: unreadable or corrupt Parquet: {err}") from err
+        raise DatasetError(f"{path}: unreadable or corrupt Parquet: {err}") from err
     return {name: np.asarray(table.column(name).to_pylist()) for name in table.column_names}
 
 

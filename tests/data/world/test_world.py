@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from phoenix.config import DEFAULT_ACTIONS, WorldConfig
+from phoenix.data.dataset import DatasetError, read_impressions
 from phoenix.data.world.generator import generate_world
-from phoenix.data.world.io import WorldDataError, impression_log, read_impressions, read_truth, write_world
+from phoenix.data.world.io import impression_log, read_truth, write_world
 from phoenix.data.world.oracle import WorldOracle
 from phoenix.evaluation.metrics import roc_auc
 from phoenix.evaluation.popularity import popularity_probs
@@ -96,13 +97,13 @@ def test_hosts_read_disjoint_user_slices_that_cover_the_world(world, tmp_path):
 
 
 def test_missing_and_corrupt_files_are_named(world, tmp_path):
-    with pytest.raises(WorldDataError, match="world.json"):
+    with pytest.raises(DatasetError, match="dataset.json"):
         read_impressions(tmp_path)
     write_world(world, tmp_path)
     valid = tmp_path / "impressions" / "valid.parquet"
     valid.write_bytes(b"not parquet at all")
-    with pytest.raises(WorldDataError, match="valid.parquet: unreadable or corrupt"):
+    with pytest.raises(DatasetError, match="valid.parquet: unreadable or corrupt"):
         read_impressions(tmp_path)
     valid.unlink()
-    with pytest.raises(WorldDataError, match="valid.parquet: file not found"):
+    with pytest.raises(DatasetError, match="valid.parquet: file not found"):
         read_impressions(tmp_path)
