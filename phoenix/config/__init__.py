@@ -5,11 +5,13 @@ from phoenix.config.loading import (
     ScoringConfig,
     config_from_dict,
     config_to_toml,
+    import_config,
     load_config,
     load_scoring_config,
     replace,
     save_config,
 )
+from phoenix.config.importing import ImportConfig
 from phoenix.config.logs import LogsConfig, SASRecConfig
 from phoenix.config.mesh import MeshConfig
 from phoenix.config.sections import (
@@ -27,6 +29,7 @@ __all__ = [
     "CONFIG_DIR",
     "DEFAULT_ACTIONS",
     "ConfigError",
+    "ImportConfig",
     "LogsConfig",
     "MeshConfig",
     "ModelConfig",
@@ -39,6 +42,7 @@ __all__ = [
     "WorldConfig",
     "config_from_dict",
     "config_to_toml",
+    "import_config",
     "load_config",
     "load_scoring_config",
     "replace",

@@ -16,6 +16,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from phoenix.config.importing import ImportConfig
 from phoenix.config.logs import LogsConfig, SASRecConfig
 from phoenix.config.mesh import MeshConfig
 from phoenix.config.sections import (
@@ -181,17 +182,31 @@ class ScoringConfig:
         _require(self.epsilon > 0, "scoring.epsilon", "must be positive")
 
 
-def load_scoring_config(path: str | Path) -> ScoringConfig:
-    """Read a weights file such as `configs/weights/x-2026-08.toml` (a `[scoring]` table)."""
+def _load_one_table(path: str | Path, table: str, cls: type) -> Any:
+    """A file holding exactly one `[table]`, read into `cls` (a weights file, an import mapping)."""
     path = Path(path)
     data = _read_toml(path)
     try:
-        if set(data) != {"scoring"}:
-            raise ConfigError(f"{', '.join(sorted(set(data) - {'scoring'})) or 'scoring'}: "
-                              "a weights file holds exactly one [scoring] table")
-        return _section_from_dict(ScoringConfig, data["scoring"], "scoring")
+        if set(data) != {table}:
+            raise ConfigError(f"{', '.join(sorted(set(data) - {table})) or table}: "
+                              f"this file holds exactly one [{table}] table")
+        return _section_from_dict(cls, data[table], table)
     except (ConfigError, TypeError) as err:
         raise ConfigError(f"{path}: {err}") from err
+
+
+def load_scoring_config(path: str | Path) -> ScoringConfig:
+    """Read a weights file such as `configs/weights/x-2026-08.toml` (a `[scoring]` table)."""
+    return _load_one_table(path, "scoring", ScoringConfig)
+
+
+def import_config(path: str | Path | None = None, **overrides: Any) -> ImportConfig:
+    """The `[import]` mapping of a file (or the defaults), with flag values overriding its keys."""
+    base = dataclasses.asdict(_load_one_table(path, "import", ImportConfig)) if path else {}
+    try:
+        return _section_from_dict(ImportConfig, base | overrides, "import")
+    except TypeError as err:
+        raise ConfigError(f"import: {err}") from err
 
 
 def _toml_value(value: Any) -> str:

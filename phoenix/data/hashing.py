@@ -20,7 +20,7 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 TABLE_SALTS = {"user": 0x5553, "post": 0x504F, "author": 0x4155}
 
 
-def _splitmix64(x: np.ndarray) -> np.ndarray:
+def splitmix64(x: np.ndarray) -> np.ndarray:
     x = x + _GOLDEN
     x = (x ^ (x >> np.uint64(30))) * _MIX1
     x = (x ^ (x >> np.uint64(27))) * _MIX2
@@ -32,7 +32,7 @@ def hash_seeds(base_seed: int, table: str, num_hashes: int) -> np.ndarray:
     if table not in TABLE_SALTS:
         raise ValueError(f"table: unknown id table {table!r} (known: {', '.join(TABLE_SALTS)})")
     keys = np.arange(num_hashes, dtype=np.uint64) + np.uint64(TABLE_SALTS[table] << 16)
-    return _splitmix64(keys ^ np.uint64(base_seed & 0xFFFFFFFFFFFFFFFF))
+    return splitmix64(keys ^ np.uint64(base_seed & 0xFFFFFFFFFFFFFFFF))
 
 
 def hash_ids(ids: np.ndarray, num_buckets: int, seeds: np.ndarray, field: str = "ids") -> np.ndarray:
@@ -49,6 +49,6 @@ def hash_ids(ids: np.ndarray, num_buckets: int, seeds: np.ndarray, field: str = 
         raise ValueError(f"{field}: num_buckets must be at least 2, got {num_buckets}")
     x = ids.astype(np.uint64)[..., None]  # [..., 1]
     with np.errstate(over="ignore"):
-        mixed = _splitmix64(x ^ seeds.astype(np.uint64))  # [..., K]
+        mixed = splitmix64(x ^ seeds.astype(np.uint64))  # [..., K]
     buckets = (mixed % np.uint64(num_buckets - 1)).astype(np.int64) + 1  # [..., K]
     return np.where(x == 0, 0, buckets).astype(np.int32)  # [..., K]
