@@ -2,7 +2,9 @@
 
 Both are plain dataclasses so callers can build them by hand; `from_dict`
 accepts JSON-like dicts and fails with the field named when a value is
-missing, of the wrong type, or NaN.
+missing, of the wrong type, or NaN. Ids in dicts may be integers or strings:
+they become model ids exactly as `phoenix import` encodes a log's
+(`phoenix.data.ids`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from phoenix.data.ids import encode_id
 from phoenix.serving.inputs import Engagement
 
 HOUR_S = 3600
@@ -78,15 +81,16 @@ class Candidate:
 
 
 def _check_id(value: Any, field: str, optional: bool = False) -> int | None:
+    """A raw id (an integer or a string, as in the log the model was trained on) -> its model id."""
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and math.isnan(value):
-            raise ValueError(f"{field}: is NaN")
-        raise ValueError(f"{field}: expected an integer id, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{field}: ids must be positive (0 is padding), got {value}")
-    return value
+    if isinstance(value, float) and math.isnan(value):
+        raise ValueError(f"{field}: is NaN")
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"{field}: expected an integer or string id, got {value!r}")
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(f"{field}: empty id")
+    return encode_id(value, field)
 
 
 def _ids(values: Any, field: str) -> frozenset[int]:

@@ -112,17 +112,27 @@ def _retrieve(args: argparse.Namespace) -> int:
 
 
 def _format_report(report: dict) -> str:
-    lines = [f"{'head':15s} {'auc':>6s} {'oracle':>6s} {'popular':>7s} {'logloss':>8s} {'rce':>6s} {'calib':>6s}"]
-    for head, m in report["heads"].items():
-        lines.append(
-            f"{head:15s} {m['auc']:6.3f} {m['oracle_auc']:6.3f} {m['baseline_auc']:7.3f} "
-            f"{m['logloss']:8.4f} {m['rce']:6.2f} {m['calibration']:6.2f}"
-        )
-    mean = report["mean"]
-    lines.append(
-        f"{'mean':15s} {mean['auc']:6.3f} {mean['oracle_auc']:6.3f} {mean['baseline_auc']:7.3f} "
-        f"{mean['logloss']:8.4f} {mean['rce']:6.2f}   (gap to oracle {mean['oracle_auc_gap']:.3f})"
-    )
+    """Per-head table: the model, then the popularity baseline (and the oracle, on a synthetic world)."""
+    oracle = "oracle_auc" in report["mean"]
+    columns = [("auc", "auc", 6, ".3f"), ("gauc", "gauc", 6, ".3f"), ("baseline_auc", "popular", 7, ".3f"),
+               ("baseline_gauc", "pop_gauc", 8, ".3f")]
+    columns += [("oracle_auc", "oracle", 6, ".3f")] if oracle else []
+    columns += [("logloss", "logloss", 8, ".4f"), ("rce", "rce", 6, ".2f"), ("calibration", "calib", 6, ".2f")]
+    lines = [f"{'head':15s} " + " ".join(f"{title:>{w}s}" for _, title, w, _ in columns)]
+    rows = list(report["heads"].items()) + [("mean", report["mean"])]
+    for head, m in rows:
+        cells = [f"{m[key]:{w}{fmt}}" if key in m else " " * w for key, _, w, fmt in columns]
+        lines.append(f"{head:15s} " + " ".join(cells))
+    if oracle:
+        lines.append(f"gap to oracle (mean AUC): {report['mean']['oracle_auc_gap']:.3f}")
+    ranking = report.get("ranking", {})
+    if "model_ndcg@10" in ranking:
+        others = ", ".join(f"{k.split('_')[0]} {v:.3f}" for k, v in ranking.items()
+                           if k.endswith("ndcg@10") and not k.startswith("model"))
+        lines.append(f"NDCG@10 per {ranking['groups']} by the weighted score: model {ranking['model_ndcg@10']:.3f} "
+                     f"({others}; {ranking['ndcg_groups']} {ranking['groups']}s)")
+    elif "skipped" in ranking:
+        lines.append(f"NDCG@10 not computed: {ranking['skipped']}")
     return "\n".join(lines)
 
 

@@ -23,7 +23,7 @@ import jax
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from phoenix.config import ConfigError, PhoenixConfig, load_config, save_config
+from phoenix.config import DEFAULT_ACTIONS, ConfigError, PhoenixConfig, load_config, replace, save_config
 from phoenix.data.dataset import METADATA_FILE, ImpressionLog, read_impressions, read_metadata
 from phoenix.data.world.generator import generate_world
 from phoenix.data.world.io import write_world
@@ -228,14 +228,32 @@ def ensure_world(config: PhoenixConfig, data_dir: str | Path) -> Path:
     return data_dir
 
 
+def dataset_config(config: PhoenixConfig, actions: tuple[str, ...], data_dir: Path) -> PhoenixConfig:
+    """The config a job on this dataset runs with: its heads are the dataset's actions.
+
+    A config that leaves `model.actions` at the default takes the dataset's
+    (a log with three actions trains three heads); a config that lists its own
+    must match them.
+    """
+    if config.model.actions == actions:
+        return config
+    if config.model.actions != DEFAULT_ACTIONS:
+        raise ValueError(
+            f"{data_dir}: the dataset's actions {list(actions)} differ from model.actions "
+            f"{list(config.model.actions)}; list the dataset's actions there, or leave model.actions out"
+        )
+    return replace(config, model={"actions": list(actions)})
+
+
 def prepare_run(
     config: PhoenixConfig, workdir: str | Path, data_dir: str | Path | None = None
-) -> tuple[Path, Path, ImpressionLog]:
-    """What every training job on impressions does first: the absolute workdir with its config
-    recorded, the world it trains on, and this process's share of that world's impressions.
+) -> tuple[PhoenixConfig, Path, Path, ImpressionLog]:
+    """What every training job on impressions does first: the config it runs with (heads from the
+    dataset), the absolute workdir with that config recorded, the dataset it trains on, and this
+    process's share of the dataset's impressions.
 
-    The world is `data_dir` if given, else the one the workdir already trains on (so a resumed job
-    keeps its world), else a world generated from the config in WORKDIR/world.
+    The dataset is `data_dir` if given, else the one the workdir already trains on (so a resumed
+    job keeps its data), else a world generated from the config in WORKDIR/world.
     """
     workdir = Path(workdir).absolute()
     if data_dir is None:
@@ -244,14 +262,13 @@ def prepare_run(
         except CheckpointError:
             data_dir = workdir / "world"
     data_dir = Path(data_dir).absolute()
-    if is_main_process():  # one writer; the others wait at the barrier below
+    if is_main_process() and data_dir == workdir / "world":  # one writer; the others wait below
+        ensure_world(config, data_dir)
+    sync_processes("phoenix-prepare-data")
+    config = dataset_config(config, tuple(read_metadata(data_dir)["actions"]), data_dir)
+    if is_main_process():
         workdir.mkdir(parents=True, exist_ok=True)
         write_workdir_config(config, workdir)
-        if data_dir == workdir / "world":
-            ensure_world(config, data_dir)
         write_run_data_dir(workdir, data_dir)
     sync_processes("phoenix-prepare-run")
-    log = read_impressions(data_dir, user_shard=process_shard())
-    if log.actions != config.model.actions:
-        raise ValueError(f"{data_dir}: world actions {log.actions} differ from model.actions {config.model.actions}")
-    return workdir, data_dir, log
+    return config, workdir, data_dir, read_impressions(data_dir, user_shard=process_shard())

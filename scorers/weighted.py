@@ -1,11 +1,11 @@
-"""The weighted-score stage of the request pipeline (the rule itself: `phoenix.serving.weighted_score`)."""
+"""The weighted-score stage of the request pipeline (the rule itself: `phoenix.model.weighted_score`)."""
 
 from __future__ import annotations
 
 from candidate_pipeline.action_probs import probability_matrix
 from candidate_pipeline.stages import Scorer
 from candidate_pipeline.types import Candidate, Query
-from phoenix.serving.weighted_score import WeightedScorer
+from phoenix.model.weighted_score import WeightedScorer
 
 
 class WeightedScoreStage(Scorer):

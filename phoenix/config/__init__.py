@@ -1,5 +1,6 @@
 """Frozen, validated configuration loaded from TOML files in `configs/`."""
 
+from phoenix.config.importing import ImportConfig
 from phoenix.config.loading import (
     PhoenixConfig,
     ScoringConfig,
@@ -11,7 +12,6 @@ from phoenix.config.loading import (
     replace,
     save_config,
 )
-from phoenix.config.importing import ImportConfig
 from phoenix.config.logs import LogsConfig, SASRecConfig
 from phoenix.config.mesh import MeshConfig
 from phoenix.config.sections import (

@@ -25,11 +25,12 @@ def popularity_probs(log: ImpressionLog, fit_rows: np.ndarray, score_rows: np.nd
     """P(action) [len(score_rows), A] from post -> author -> global rates on `fit_rows`."""
     labels = log.labels[fit_rows].astype(np.float64)  # [F, A]
     global_rate = labels.mean(axis=0)  # [A]
-    num_authors = int(log.author_id.max()) + 1
-    num_posts = int(log.post_id.max()) + 1
-    author_rate = _smoothed_rates(log.author_id[fit_rows], labels, global_rate, num_authors)
+    # Ids may be 63-bit fingerprints: count over dense indices, not the ids themselves.
+    authors, author_index = np.unique(log.author_id, return_inverse=True)  # [N] -> [0, num_authors)
+    posts, post_index = np.unique(log.post_id, return_inverse=True)
+    author_rate = _smoothed_rates(author_index[fit_rows], labels, global_rate, authors.size)
     # Each post's prior is its author's rate.
-    post_author = np.zeros(num_posts, np.int64)
-    post_author[log.post_id] = log.author_id
-    post_rate = _smoothed_rates(log.post_id[fit_rows], labels, author_rate[post_author], num_posts)
-    return post_rate[log.post_id[score_rows]].astype(np.float32)
+    post_author = np.zeros(posts.size, np.int64)
+    post_author[post_index] = author_index
+    post_rate = _smoothed_rates(post_index[fit_rows], labels, author_rate[post_author], posts.size)
+    return post_rate[post_index[score_rows]].astype(np.float32)

@@ -1,12 +1,15 @@
-"""Evaluate a trained workdir on a split: the model, the oracle and a baseline side by side.
+"""Evaluate a trained workdir on a split of any dataset: the model beside a baseline (and the oracle).
 
-The oracle is the world's ground-truth probability: no model can rank better
-on average, so `oracle_auc - auc` is how much is left to learn. The baseline
-is post popularity (`phoenix.evaluation.popularity`).
+Per head: AUC, GAUC (per user), log-loss, RCE and calibration; per request
+(or user-day): NDCG@10 by the weighted score. The baseline is post popularity
+fitted on the training split (`phoenix.evaluation.popularity`). A synthetic
+world also has the oracle, its ground-truth probability: no model can rank
+better on average, so `oracle_auc - auc` is how much is left to learn.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import jax
@@ -14,14 +17,16 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from phoenix.config import ModelConfig
+from phoenix.config import ModelConfig, PhoenixConfig, load_scoring_config
 from phoenix.data.batch import RankerBatch, featurize
 from phoenix.data.dataset import SPLITS, ImpressionLog, read_impressions
 from phoenix.data.packing import PackedExamples, pack_examples
-from phoenix.data.world.io import read_truth
+from phoenix.data.world.io import has_truth, read_truth
+from phoenix.evaluation.group_metrics import group_auc, group_ndcg
 from phoenix.evaluation.metrics import calibration, log_loss, relative_cross_entropy, roc_auc
 from phoenix.evaluation.popularity import popularity_probs
 from phoenix.model.ranker import PhoenixRanker
+from phoenix.model.weighted_score import WeightedScorer
 from phoenix.workdir import load_model, read_run_data_dir
 
 
@@ -47,9 +52,10 @@ def predict_examples(
     return np.concatenate(ids), np.concatenate(probs)
 
 
-def head_report(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+def head_report(labels: np.ndarray, probs: np.ndarray, users: np.ndarray) -> dict[str, float]:
     return {
         "auc": roc_auc(labels, probs),
+        "gauc": group_auc(labels, probs, users)[0],
         "logloss": log_loss(labels, probs),
         "rce": relative_cross_entropy(labels, probs),
         "calibration": calibration(labels, probs),
@@ -67,47 +73,87 @@ def _rows_of(all_ids: np.ndarray, wanted: np.ndarray, source: str) -> np.ndarray
     return rows
 
 
+def request_groups(log: ImpressionLog, rows: np.ndarray) -> tuple[np.ndarray, str]:
+    """The request of each row: the log's request id, else the user's day (UTC)."""
+    if log.request_id is not None:
+        return log.request_id[rows], "request"
+    pairs = np.stack([log.user_id[rows], log.time_s[rows] // 86_400], axis=1)
+    return np.unique(pairs, axis=0, return_inverse=True)[1].reshape(-1), "user-day"
+
+
+def ranking_report(labels: np.ndarray, predictors: dict, groups: np.ndarray, scorer: WeightedScorer | None) -> dict:
+    """NDCG@10 of each request's impressions ordered by each predictor's weighted score.
+
+    An impression's gain is what the weighted score would give the user's actual actions,
+    floored at 0: max(0, Σ_a w_a·y_a).
+    """
+    if scorer is None:
+        return {}
+    gains = np.maximum(scorer.combined(labels), 0.0)
+    out = {name: group_ndcg(gains, scorer.combined(p), groups, k=10) for name, p in predictors.items()}
+    return {f"{name}_ndcg@10": value for name, (value, _) in out.items()} | {"ndcg_groups": out["model"][1]}
+
+
 def compare_on_split(
     log: ImpressionLog,
     split: str,
     impression_ids: np.ndarray,  # [M]
     model_probs: np.ndarray,  # [M, A]
-    truth_ids: np.ndarray,
-    truth_probs: np.ndarray,  # [M', A]
+    truth: tuple[np.ndarray, np.ndarray] | None = None,  # ids [M'], probabilities [M', A]
+    scorer: WeightedScorer | None = None,
 ) -> dict:
-    """Per-head metrics of the model, the oracle and the popularity baseline."""
+    """Per-head metrics of the model, the popularity baseline and (with ground truth) the oracle,
+    and NDCG@10 per request by the weighted score."""
     rows = _rows_of(log.impression_id, impression_ids, "impressions")
     expected = np.flatnonzero(log.split == SPLITS.index(split))
     if not np.array_equal(np.sort(rows), expected):
         raise ValueError(f"split {split!r}: model scored {rows.size} impressions, the split has {expected.size}")
-    oracle = truth_probs[_rows_of(truth_ids, impression_ids, f"truth/{split}.parquet")]
-    baseline = popularity_probs(log, np.flatnonzero(log.split == SPLITS.index("train")), rows)
+    predictors = {"model": model_probs,
+                  "baseline": popularity_probs(log, np.flatnonzero(log.split == SPLITS.index("train")), rows)}
+    if truth is not None:
+        predictors["oracle"] = truth[1][_rows_of(truth[0], impression_ids, f"truth/{split}.parquet")]
+    users, labels = log.user_id[rows], log.labels[rows]
     heads = {}
     for a, action in enumerate(log.actions):
-        y = log.labels[rows, a]
-        best, base = head_report(y, oracle[:, a]), head_report(y, baseline[:, a])
+        y = labels[:, a]
+        reports = {name: head_report(y, p[:, a], users) for name, p in predictors.items()}
         heads[action] = {
-            **head_report(y, model_probs[:, a]),
-            **{f"oracle_{k}": v for k, v in best.items()},
-            **{f"baseline_{k}": v for k, v in base.items()},
+            **reports.pop("model"),
+            **{f"{name}_{k}": v for name, r in reports.items() for k, v in r.items()},
             "positive_rate": float(y.mean()),
         }
-    keys = ("auc", "oracle_auc", "baseline_auc", "logloss", "rce", "oracle_rce", "baseline_rce")
-    mean = {k: float(np.nanmean([h[k] for h in heads.values()])) for k in keys}
-    mean["oracle_auc_gap"] = mean["oracle_auc"] - mean["auc"]
-    return {"split": split, "impressions": int(rows.size), "mean": mean, "heads": heads}
+    keys = [k for k in next(iter(heads.values())) if k != "positive_rate"]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a head with no positives in the split has no AUC
+        mean = {k: float(np.nanmean([h[k] for h in heads.values()])) for k in keys}
+    if truth is not None:
+        mean["oracle_auc_gap"] = mean["oracle_auc"] - mean["auc"]
+    groups, group_kind = request_groups(log, rows)
+    ranking = ranking_report(labels, predictors, groups, scorer) | {"groups": group_kind}
+    return {"split": split, "impressions": int(rows.size), "mean": mean, "heads": heads, "ranking": ranking}
+
+
+def evaluation_scorer(config: PhoenixConfig) -> tuple[WeightedScorer | None, str]:
+    """The weighted scorer of the config's weights file, or None and why (a head without a weight)."""
+    try:
+        return WeightedScorer(load_scoring_config(config.pipeline.weights_path), config.model.actions), ""
+    except ValueError as err:
+        return None, str(err)
 
 
 def evaluate_workdir(workdir: str | Path, data_dir: str | Path | None = None, split: str = "test") -> dict:
-    """Evaluate the latest checkpoint of `workdir` on a split of its world."""
+    """Evaluate the model `workdir` serves on a split of its dataset (or of `data_dir`)."""
     workdir = Path(workdir)
-    data_dir = read_run_data_dir(workdir) if data_dir is None else data_dir
+    data_dir = read_run_data_dir(workdir) if data_dir is None else Path(data_dir)
     model, config, step = load_model(workdir)
     log = read_impressions(data_dir)
     if log.actions != config.model.actions:
-        raise ValueError(f"{data_dir}: world actions {log.actions} differ from model.actions {config.model.actions}")
+        raise ValueError(f"{data_dir}: dataset actions {log.actions} differ from the model's {config.model.actions}")
     examples = pack_examples(log, split, config.model.history_len, config.model.num_candidates)
     ids, probs = predict_examples(model, config.model, examples)
-    truth_ids, truth_probs = read_truth(data_dir, split, log.actions)
-    report = compare_on_split(log, split, ids, probs, truth_ids, truth_probs)
-    return {"workdir": str(workdir), "step": step, **report}
+    truth = read_truth(data_dir, split, log.actions) if has_truth(data_dir) else None
+    scorer, why = evaluation_scorer(config)
+    report = compare_on_split(log, split, ids, probs, truth, scorer)
+    if scorer is None:
+        report["ranking"]["skipped"] = why
+    return {"workdir": str(workdir), "data": str(data_dir), "step": step, **report}

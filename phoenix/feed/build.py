@@ -25,9 +25,9 @@ from filters.pre_scoring import (
     UnfollowedReplyRepostFilter,
 )
 from phoenix.config import PipelineConfig, load_scoring_config
+from phoenix.model.weighted_score import WeightedScorer
 from phoenix.retrieval.retriever import Retriever
 from phoenix.serving.service import RankerService
-from phoenix.serving.weighted_score import WeightedScorer
 from scorers.author_diversity import AuthorDiversityScorer
 from scorers.out_of_network import OutOfNetworkScorer
 from scorers.phoenix_scorer import PhoenixScorer

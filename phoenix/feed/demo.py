@@ -22,7 +22,7 @@ from phoenix.config import load_scoring_config
 from phoenix.data.dataset import SPLITS, ImpressionLog, read_impressions, read_metadata
 from phoenix.data.world.oracle import WorldOracle
 from phoenix.feed.ranker_api import RankedFeed, Ranker
-from phoenix.serving.weighted_score import WeightedScorer
+from phoenix.model.weighted_score import WeightedScorer
 from phoenix.workdir import read_run_data_dir
 
 TOP = 10

@@ -50,8 +50,8 @@ def train_retrieval(
     max_steps: int | None = None,
 ) -> dict:
     """Train (or resume) the two-tower model; returns the best validation record."""
+    config, workdir, data_dir, log = prepare_run(config, workdir, data_dir)
     config.check_retrieval()
-    workdir, data_dir, log = prepare_run(config, workdir, data_dir)
     out = retrieval_dir(workdir)
     out.mkdir(exist_ok=True)
     mc, rc, tc = config.model, config.retrieval, config.retrieval.train

@@ -34,9 +34,9 @@ from tqdm import tqdm
 
 from phoenix.config import load_scoring_config
 from phoenix.data.batch import RequestBatch, featurize
+from phoenix.model.weighted_score import WeightedScorer
 from phoenix.serving.prefix_scorer import PrefixScorer
 from phoenix.serving.request_files import decode_requests, open_request_file
-from phoenix.serving.weighted_score import WeightedScorer
 from phoenix.workdir import load_model
 
 JOB_FILE = "_job.json"

@@ -2,13 +2,13 @@
 
 One row per user request:
 
-    user_id              int64
-    history_post_id      list<int64>          oldest first
-    history_author_id    list<int64>          same length as history_post_id
+    user_id              int64 or string      (ids are encoded as `phoenix import` encodes a log's)
+    history_post_id      list<int64|string>   oldest first
+    history_author_id    list<int64|string>   same length as history_post_id
     history_actions      list<list<string>>   action names taken on each history item
     history_surface      list<int>            optional (default 0), same length
-    candidate_post_id    list<int64>          at least one
-    candidate_author_id  list<int64>          same length as candidate_post_id
+    candidate_post_id    list<int64|string>   at least one
+    candidate_author_id  list<int64|string>   same length as candidate_post_id
     candidate_surface    list<int>            optional (default 0), same length
 
 Every check names the file, the column and, for content errors, the row.
@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from phoenix.config import ModelConfig
 from phoenix.data.batch import RequestBatch
+from phoenix.data.ids import encode_ids
 
 ID_LISTS = ("history_post_id", "history_author_id", "candidate_post_id", "candidate_author_id")
 OPTIONAL_LISTS = ("history_surface", "candidate_surface")
@@ -58,8 +59,16 @@ class RequestFileError(ValueError):
     """A request file that cannot be scored; the message names the file and column."""
 
 
+def _is_id(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
 def _is_int_list(t: pa.DataType) -> bool:
     return (pa.types.is_list(t) or pa.types.is_large_list(t)) and pa.types.is_integer(t.value_type)
+
+
+def _is_id_list(t: pa.DataType) -> bool:
+    return (pa.types.is_list(t) or pa.types.is_large_list(t)) and _is_id(t.value_type)
 
 
 def _is_name_lists(t: pa.DataType) -> bool:
@@ -78,8 +87,9 @@ def open_request_file(path: Path) -> pq.ParquetFile:
     except Exception as err:  # pyarrow raises several types for unreadable files
         raise RequestFileError(f"{path}: not a readable Parquet file ({err})") from err
     schema = parquet.schema_arrow
-    expected = {"user_id": (pa.types.is_integer, "an integer")}
-    expected |= {name: (_is_int_list, "a list of integers") for name in ID_LISTS + OPTIONAL_LISTS}
+    expected = {"user_id": (_is_id, "an integer or string id")}
+    expected |= {name: (_is_id_list, "a list of integer or string ids") for name in ID_LISTS}
+    expected |= {name: (_is_int_list, "a list of integers") for name in OPTIONAL_LISTS}
     expected["history_actions"] = (_is_name_lists, "a list of lists of action names (strings)")
     for name, (check, what) in expected.items():
         if name not in schema.names:
@@ -98,7 +108,7 @@ class DecodedRequests:
     truncated_histories: int  # users whose history was cut to the most recent history_len items
 
 
-def _padded(column: pa.Array, width: int | None, where: str) -> tuple[np.ndarray, np.ndarray]:
+def _padded(column: pa.Array, width: int | None, where: str, ids: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """A list column as a right-padded [N, width] int64 array (keeping the last `width` items) and lengths."""
     if column.null_count:
         row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
@@ -107,7 +117,8 @@ def _padded(column: pa.Array, width: int | None, where: str) -> tuple[np.ndarray
     values = column.flatten()
     if values.null_count:
         raise RequestFileError(f"{where}: a list holds a null id")
-    values = values.to_numpy(zero_copy_only=False).astype(np.int64)
+    values = encode_ids(values, where) if ids else values.to_numpy(zero_copy_only=False)
+    values = values.astype(np.int64)
     width = int(lengths.max(initial=0)) if width is None else width
     kept = np.minimum(lengths, width)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) + lengths - kept  # keep the most recent
@@ -135,7 +146,7 @@ def decode_requests(table: pa.Table, config: ModelConfig, where: str) -> Decoded
     def matching(name: str, width: int, lengths: np.ndarray) -> np.ndarray:
         if name not in column:
             return np.zeros((n, width), np.int64)
-        values, got = _padded(column[name], width, f"{where}, column {name!r}")
+        values, got = _padded(column[name], width, f"{where}, column {name!r}", ids=name in ID_LISTS)
         if not np.array_equal(got, lengths):
             row = int(np.flatnonzero(got != lengths)[0])
             raise RequestFileError(
@@ -146,7 +157,7 @@ def decode_requests(table: pa.Table, config: ModelConfig, where: str) -> Decoded
     actions = _action_multi_hot(column["history_actions"], history_len, config, where)
     return DecodedRequests(
         request=RequestBatch(
-            user_id=user.to_numpy(zero_copy_only=False).astype(np.int64),
+            user_id=encode_ids(user, f"{where}, column 'user_id'"),
             history_post_id=history_post,
             history_author_id=matching("history_author_id", h_max, history_len),
             history_actions=actions,

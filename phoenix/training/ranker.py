@@ -61,7 +61,7 @@ def train_and_evaluate(
     `max_steps` stops this invocation early (after a checkpoint), e.g. to
     time-box a job; running again resumes from there.
     """
-    workdir, data_dir, log = prepare_run(config, workdir, data_dir)
+    config, workdir, data_dir, log = prepare_run(config, workdir, data_dir)
     mc, tc = config.model, config.train
     train = pack_examples(log, "train", mc.history_len, mc.num_candidates)
     features = featurize(train.request, mc)  # hashed once, sliced per step

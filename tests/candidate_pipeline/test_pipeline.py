@@ -95,11 +95,12 @@ def test_in_network_store_appends_expires_and_caps():
 @pytest.mark.parametrize(
     "data, message",
     [
-        ({"request_time_s": 5}, "user.user_id: expected an integer id"),
+        ({"request_time_s": 5}, "user.user_id: expected an integer or string id"),
         ({"user_id": 1}, "user.request_time_s"),
         ({"user_id": 1, "request_time_s": 5, "history": [{"post_id": 2, "author_id": float("nan")}]},
          r"user.history\[0\].author_id: is NaN"),
-        ({"user_id": 1, "request_time_s": 5, "following": [3, "x"]}, r"user.following\[1\]"),
+        ({"user_id": 1, "request_time_s": 5, "following": [3, 2.5]}, r"user.following\[1\]"),
+        ({"user_id": " ", "request_time_s": 5}, "user.user_id: empty id"),
         ({"user_id": 1, "request_time_s": 5, "folowing": []}, "unknown field"),
     ],
 )

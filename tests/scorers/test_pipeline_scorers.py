@@ -7,8 +7,8 @@ from helpers import SMALL_MODEL
 from candidate_pipeline.types import Candidate, HistoryItem, Query
 from phoenix.config import ScoringConfig
 from phoenix.model.ranker import build_ranker
+from phoenix.model.weighted_score import WeightedScorer
 from phoenix.serving.service import RankerService
-from phoenix.serving.weighted_score import WeightedScorer
 from scorers.author_diversity import AuthorDiversityScorer, diversity_multiplier
 from scorers.out_of_network import OutOfNetworkScorer
 from scorers.phoenix_scorer import PhoenixScorer

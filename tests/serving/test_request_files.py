@@ -6,7 +6,14 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import SMALL_MODEL
 
-from phoenix.serving.request_files import RequestFileError, decode_requests, open_request_file, requests_table
+from phoenix.data.ids import encode_id
+from phoenix.serving.request_files import (
+    REQUEST_SCHEMA,
+    RequestFileError,
+    decode_requests,
+    open_request_file,
+    requests_table,
+)
 
 ACTIONS = SMALL_MODEL.actions
 
@@ -69,10 +76,22 @@ def test_schema_errors_name_the_file_and_column(tmp_path):
     with pytest.raises(RequestFileError, match=r"missing.parquet: column 'candidate_author_id' is missing"):
         open_request_file(missing)
     wrong = tmp_path / "wrong.parquet"
-    pq.write_table(good.set_column(0, "user_id", pa.array(["u1"])), wrong)
-    with pytest.raises(RequestFileError, match=r"wrong.parquet: column 'user_id' must be an integer"):
+    pq.write_table(good.set_column(0, "user_id", pa.array([1.5])), wrong)
+    with pytest.raises(RequestFileError, match=r"wrong.parquet: column 'user_id' must be an integer or string id"):
         open_request_file(wrong)
     corrupt = tmp_path / "corrupt.parquet"
     corrupt.write_bytes(b"PAR1 this is not parquet")
     with pytest.raises(RequestFileError, match=r"corrupt.parquet: not a readable Parquet file"):
         open_request_file(corrupt)
+
+
+def test_string_ids_decode_to_the_ids_an_import_gives_them():
+    row = request(1, [(9, 9), (8, 8)], [(1, 1), (2, 2)])
+    text = dict(row, user_id="u-1", history_post_id=["p-9", "8"], candidate_post_id=["p-1", "2"])
+    schema = pa.schema([f if f.name not in ("user_id", "history_post_id", "candidate_post_id")
+                        else pa.field(f.name, pa.string() if f.name == "user_id" else pa.list_(pa.string()))
+                        for f in REQUEST_SCHEMA])
+    got = decode_requests(pa.Table.from_pylist([text], schema=schema), SMALL_MODEL, "file").request
+    assert got.user_id[0] == encode_id("u-1", "u")
+    np.testing.assert_array_equal(got.history_post_id[0, :2], [encode_id("p-9", "p"), 8])  # "8" is the id 8
+    np.testing.assert_array_equal(got.candidate_post_id[0], [encode_id("p-1", "p"), 2])

@@ -90,7 +90,7 @@ def test_a_workdir_world_from_another_config_is_refused(tmp_path):
 
 
 def test_a_resumed_job_keeps_the_world_it_was_started_on(tmp_path, micro_world):
-    _, first, _ = prepare_run(MICRO_CONFIG, tmp_path, micro_world)
-    workdir, again, log = prepare_run(MICRO_CONFIG, tmp_path)  # no --data this time
+    _, _, first, _ = prepare_run(MICRO_CONFIG, tmp_path, micro_world)
+    _, workdir, again, log = prepare_run(MICRO_CONFIG, tmp_path)  # no --data this time
     assert first == again == micro_world.absolute() and not (workdir / "world").exists()
     assert log.actions == MICRO_CONFIG.model.actions

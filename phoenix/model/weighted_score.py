@@ -19,9 +19,14 @@ from phoenix.config import ScoringConfig
 
 class WeightedScorer:
     def __init__(self, config: ScoringConfig, actions: Sequence[str]):
-        unknown = [a for a in config.weights if a not in actions]
-        if unknown:
-            raise ValueError(f"scoring.weights: no model head named {', '.join(unknown)} (heads: {', '.join(actions)})")
+        # A weights file is a table over action names (X's covers all of X's heads): entries for
+        # actions this model lacks are unused, but every head must be weighted on purpose.
+        unweighted = [a for a in actions if a not in config.weights]
+        if unweighted:
+            raise ValueError(
+                f"scoring.weights: no weight for head(s) {', '.join(unweighted)} in {config.source}; write a weights "
+                "file with a weight for every head (0 to ignore one) and name it in pipeline.weights_file"
+            )
         self.config = config
         self.actions = tuple(actions)
         self.weights = np.array([config.weights.get(a, 0.0) for a in actions], np.float64)  # [A]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from phoenix.config import CONFIG_DIR, DEFAULT_ACTIONS, ScoringConfig, load_scoring_config
-from phoenix.serving.weighted_score import WeightedScorer
+from phoenix.model.weighted_score import WeightedScorer
 
 ACTIONS = ("like", "reply", "block", "report")
 
@@ -32,13 +32,15 @@ def test_negatives_rank_below_all_positives_and_keep_their_order():
 
 
 def test_all_positive_weights_use_max_zero_rule():
-    s = WeightedScorer(ScoringConfig("t", {"like": 0.0}), ACTIONS)
+    s = WeightedScorer(ScoringConfig("t", {"like": 0.0, "reply": 0.0, "block": 0.0, "report": 0.0}), ACTIONS)
     assert s(np.array([[0.9, 0.1, 0.0, 0.0]]))[0] == 0.0
 
 
-def test_unknown_head_is_named():
-    with pytest.raises(ValueError, match="no model head named favourite"):
-        scorer({"favourite": 1.0})
+def test_every_head_needs_a_weight_and_extra_entries_are_unused():
+    with pytest.raises(ValueError, match="no weight for head[(]s[)] reply, report in test"):
+        scorer({"like": 1.0, "block": -1.0, "favourite": 1.0})
+    table = scorer({"like": 1.0, "reply": 2.0, "block": -1.0, "report": -3.0, "repost": 9.0})
+    np.testing.assert_array_equal(table.weights, [1.0, 2.0, -1.0, -3.0])  # "repost" is not a head here
 
 
 def test_shipped_august_weights_penalise_a_likely_report():
