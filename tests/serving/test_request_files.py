@@ -87,7 +87,8 @@ def test_schema_errors_name_the_file_and_column(tmp_path):
 
 def test_string_ids_decode_to_the_ids_an_import_gives_them():
     row = request(1, [(9, 9), (8, 8)], [(1, 1), (2, 2)])
-    text = dict(row, user_id="u-1", history_post_id=["p-9", "8"], candidate_post_id=["p-1", "2"])
+    text = dict(row, user_id="u-1", history_post_id=["p-9", "8"], candidate_post_id=["p-1", "2"],
+                history_surface=[0, 0], candidate_surface=[0, 0])
     schema = pa.schema([f if f.name not in ("user_id", "history_post_id", "candidate_post_id")
                         else pa.field(f.name, pa.string() if f.name == "user_id" else pa.list_(pa.string()))
                         for f in REQUEST_SCHEMA])
