@@ -1,8 +1,10 @@
 """`phoenix` command line: thin wrappers over testable functions.
 
+    phoenix import LOG... --out DIR [--mapping M.toml] [--user-id COL ...] [--skip-malformed]
     phoenix world --config C --out DIR
     phoenix train --config C --workdir DIR [--data DIR] [--mesh DATAxMODEL]
     phoenix eval  --workdir DIR [--data DIR] [--split test] [--json]
+    phoenix history --workdir DIR --out FILE.parquet [--split test]
     phoenix rank  --workdir DIR --user-file U.json --candidates-file C.json
     phoenix train-retrieval --config C --workdir DIR [--data DIR]
     phoenix index    --workdir DIR --corpus FILE [--out PATH]
@@ -30,6 +32,40 @@ def _world(args: argparse.Namespace) -> int:
     out = write_world(generate_world(config.world, config.model.actions), args.out)
     meta = json.loads((out / "dataset.json").read_text())
     print(json.dumps({"world": str(out), "impressions": meta["counts"]}))
+    return 0
+
+
+IMPORT_FLAGS = ("user_id", "post_id", "author_id", "surface", "impression_id", "request_id", "time", "time_unit",
+                "valid_fraction", "test_fraction", "valid_start", "test_start", "format", "follows_file", "posts_file")
+
+
+def _import(args: argparse.Namespace) -> int:
+    from phoenix.config import import_config
+    from phoenix.data.log_import import import_log
+
+    overrides = {k: getattr(args, k) for k in IMPORT_FLAGS if getattr(args, k) is not None}
+    if args.actions is not None:
+        overrides["actions"] = [a.strip() for a in args.actions.split(",") if a.strip()]
+    if args.skip_malformed:
+        overrides["skip_malformed"] = True
+    meta = import_log(args.log, args.out, import_config(args.mapping, **overrides))
+    print(json.dumps({"dataset": str(Path(args.out)), "actions": meta["actions"], "impressions": meta["counts"],
+                      "users": meta["users"], "posts": meta["posts"], "malformed": meta["malformed"]["counts"],
+                      "seconds": meta["import_seconds"]}))
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from phoenix.data.dataset import read_impressions, write_table
+    from phoenix.data.histories import history_requests
+    from phoenix.workdir import load_workdir_config, read_run_data_dir
+
+    config = load_workdir_config(args.workdir)
+    data_dir = Path(args.data) if args.data else read_run_data_dir(args.workdir)
+    table = history_requests(read_impressions(data_dir), args.split, config.model.history_len)
+    write_table(table, Path(args.out))
+    print(json.dumps({"requests": table.num_rows, "candidates": int(sum(len(c) for c in
+                      table.column("candidate_post_id").to_pylist())), "out": args.out}))
     return 0
 
 
@@ -222,6 +258,17 @@ def build_parser() -> argparse.ArgumentParser:
                              "or SLURM supplies the coordinator)")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    p = sub.add_parser("import", help="an impression log (CSV/TSV/Parquet) -> a dataset directory for training")
+    p.add_argument("log", nargs="+", help="log files, directories of them, or globs")
+    p.add_argument("--out", required=True, help="dataset directory to write")
+    p.add_argument("--mapping", help="TOML file with an [import] table (flags below override its keys)")
+    for key in IMPORT_FLAGS:
+        kind = float if key.endswith("fraction") else str
+        p.add_argument("--" + key.replace("_", "-"), dest=key, type=kind, help=f"import.{key}")
+    p.add_argument("--actions", help="comma-separated action columns (default: every other column)")
+    p.add_argument("--skip-malformed", action="store_true", help="drop malformed rows (counted and reported)")
+    p.set_defaults(func=_import)
+
     p = sub.add_parser("world", help="generate a synthetic world as Parquet")
     p.add_argument("--config", required=True)
     p.add_argument("--out", required=True)
@@ -230,16 +277,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train (or resume) the ranker")
     p.add_argument("--config", required=True)
     p.add_argument("--workdir", required=True)
-    p.add_argument("--data", help="world directory (default: generate one in WORKDIR/world)")
+    p.add_argument("--data", help="dataset directory from `phoenix import` or `phoenix world` "
+                                  "(default: generate a world in WORKDIR/world)")
     p.add_argument("--mesh", help="device mesh DATAxMODEL overriding [mesh] (4x2; 0x4: all devices, tables on 4)")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("eval", help="evaluate against the oracle and a popularity baseline")
+    p = sub.add_parser("eval", help="per-head AUC, GAUC, log-loss, RCE, calibration and NDCG@10 beside a "
+                                    "popularity baseline (and the oracle on a synthetic world)")
     p.add_argument("--workdir", required=True)
-    p.add_argument("--data", help="world directory (default: the one the workdir trained on)")
+    p.add_argument("--data", help="dataset directory (default: the one the workdir trained on)")
     p.add_argument("--split", default="test", choices=("train", "valid", "test"))
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_eval)
+
+    p = sub.add_parser("history", help="a request file of each user's history and their impressions of a split "
+                                       "(input for `phoenix score`)")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--data", help="dataset directory (default: the one the workdir trained on)")
+    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    p.add_argument("--out", required=True, help="Parquet request file to write")
+    p.set_defaults(func=_history)
 
     p = sub.add_parser("rank", help="rank candidates for one user through the full pipeline (JSON out)")
     p.add_argument("--workdir", required=True)

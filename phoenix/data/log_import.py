@@ -85,6 +85,12 @@ class _Collector:
         self.chunks: dict[str, list[np.ndarray]] = {}
         self.surface_codes: dict[str, int] = {}  # surface text -> code, first seen first
         self.rows = 0
+        self.batches: list = []  # (first input row, batch): to say where an input row is
+
+    def where(self, row: int) -> str:
+        starts = [first for first, _ in self.batches]
+        first, batch = self.batches[int(np.searchsorted(starts, row, side="right")) - 1]
+        return batch.where(row - first)
 
     def add(self, batch, problems: Problems, skip_malformed: bool) -> None:
         table, roles, n = batch.table, self.roles, batch.table.num_rows
@@ -116,6 +122,7 @@ class _Collector:
         except TypeError as err:
             raise LogFileError(f"{batch.path}: {err}") from err
         out["row"] = np.arange(self.rows, self.rows + n, dtype=np.int64)
+        self.batches.append((self.rows, dataclasses.replace(batch, table=None)))
         self.rows += n
         if problems.rows and not skip_malformed:
             return  # the import will fail with the report: no need to keep rows
@@ -170,21 +177,19 @@ def _split_cuts(time_ms: np.ndarray, config: ImportConfig) -> tuple[int, int]:
             int(ordered[int(n * (1 - config.test_fraction))]))
 
 
-def _duplicates(col: _Collector, time_ms: np.ndarray, problems: Problems) -> np.ndarray:
-    """Rows to keep: the first of every impression id (or, without one, of every user, post and time)."""
-    key = col.column("impression_id")
-    keys = (key,) if key is not None else (time_ms, col.column("post_id"), col.column("user_id"))
-    order = np.lexsort((col.column("row"), *keys))
-    same = np.ones(order.size, bool)
-    for k in keys:
-        same[1:] &= k[order][1:] == k[order][:-1]
-    same[0] = False
-    if same.any():
-        what = "impression_id" if key is not None else "user_id, post_id and time"
-        problems.add(f"duplicate impression (same {what} as an earlier row)",
-                     [f"input row {int(col.column('row')[r])}" for r in order[same][:EXAMPLES_KEPT]], int(same.sum()))
-    keep = np.ones(order.size, bool)
-    keep[order[same]] = False
+def _duplicates(col: _Collector, problems: Problems) -> np.ndarray:
+    """Rows to keep: the first row of each impression id. Without an impression_id column every row
+    is its own impression (a log with one-second times can show a post twice in a second)."""
+    key, row = col.column("impression_id"), col.column("row")
+    if key is None:
+        return np.ones(row.size, bool)
+    order = np.lexsort((row, key))
+    repeat = np.r_[False, key[order][1:] == key[order][:-1]]  # [N] in key order: same id as the row before
+    if repeat.any():
+        problems.add("a duplicate impression_id (an earlier row has it)",
+                     [col.where(int(r)) for r in row[order[repeat]][:EXAMPLES_KEPT]], int(repeat.sum()))
+    keep = np.ones(row.size, bool)
+    keep[order[repeat]] = False
     return keep
 
 
@@ -211,7 +216,7 @@ def import_log(source, out_dir: str | Path, config: ImportConfig) -> dict:
         raise LogFileError(f"malformed rows: {problems.summary()}; fix them, or pass --skip-malformed to drop "
                            "them (they stay counted in dataset.json)")
     time_ms = _times_ms(col, config.time_unit)
-    keep = _duplicates(col, time_ms, problems)
+    keep = _duplicates(col, problems)
     if not keep.all() and not config.skip_malformed:
         raise LogFileError(f"{problems.summary()}; pass --skip-malformed to keep only the first of each")
     log, split_ms, surfaces = _ordered_log(col, time_ms, keep, actions, config)

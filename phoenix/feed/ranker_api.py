@@ -17,20 +17,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow.parquet as pq
+
 from candidate_pipeline.in_network import InNetworkPostStore
 from candidate_pipeline.pipeline import CandidatePipeline
-from candidate_pipeline.types import Candidate, Query, candidate_from_dict, query_from_dict
+from candidate_pipeline.types import Candidate, HistoryItem, Query, candidate_from_dict, query_from_dict
 from phoenix.config import PipelineConfig
+from phoenix.data.dataset import read_impressions, read_metadata
+from phoenix.data.histories import UserHistories
+from phoenix.data.ids import encode_id
 from phoenix.feed.build import build_pipeline
 from phoenix.retrieval.retriever import Retriever, default_index_path
 from phoenix.serving.service import RankerService
-from phoenix.workdir import load_model
+from phoenix.workdir import load_model, read_run_data_dir
 
 
 @dataclasses.dataclass
 class RankedItem:
-    post_id: int
-    author_id: int
+    post_id: int | str  # as the caller gave it (a string id stays a string)
+    author_id: int | str
     source: str
     final_score: float
     weighted_score: float
@@ -41,7 +47,7 @@ class RankedItem:
 
 @dataclasses.dataclass
 class DroppedItem:
-    post_id: int
+    post_id: int | str
     stage: str
     reason: str
     source: str
@@ -49,7 +55,7 @@ class DroppedItem:
 
 @dataclasses.dataclass
 class RankedFeed:
-    user_id: int
+    user_id: int | str
     items: list[RankedItem]
     dropped: list[DroppedItem]
     timings_ms: dict[str, float]
@@ -60,10 +66,15 @@ class RankedFeed:
 
 
 class Ranker:
-    def __init__(self, service: RankerService, pipeline: CandidatePipeline, config: PipelineConfig):
+    def __init__(
+        self, service: RankerService, pipeline: CandidatePipeline, config: PipelineConfig, workdir: Path | None = None
+    ):
         self.service = service
         self.pipeline = pipeline
         self.config = config
+        self.workdir = workdir
+        self._histories: UserHistories | None = None
+        self._follows: dict | None = None
 
     @classmethod
     def load(
@@ -86,7 +97,29 @@ class Ranker:
         if retrieval or (retrieval is None and default_index_path(workdir).is_file()):
             retriever = Retriever.load(workdir)
         pipeline = build_pipeline(pipeline_config, service, in_network_store, retriever=retriever)
-        return cls(service, pipeline, pipeline_config)
+        return cls(service, pipeline, pipeline_config, Path(workdir))
+
+    def user(self, user_id: int | str, at_s: int | None = None) -> Query:
+        """The user's request as the workdir's dataset knows them at `at_s` (default: the log's end):
+        their last model.history_len engagements before then, and the accounts they follow."""
+        if self.workdir is None:
+            raise ValueError("Ranker.user: this ranker was not loaded from a workdir")
+        data_dir = read_run_data_dir(self.workdir)
+        if self._histories is None:
+            self._histories = UserHistories(read_impressions(data_dir))
+            follows = data_dir / "follows.parquet"
+            self._follows = pq.read_table(follows).to_pydict() if follows.is_file() else None
+        model_id = encode_id(user_id, "user_id")
+        at_s = int(read_metadata(data_dir)["end_time_s"]) if at_s is None else at_s
+        histories, log = self._histories, self._histories.log
+        rows = histories.rows(model_id, at_s, self.service.config.history_len)
+        history = [HistoryItem(int(log.post_id[r]), int(log.author_id[r]), histories.actions(r), int(log.surface[r]))
+                   for r in rows]
+        following = frozenset()
+        if self._follows is not None:
+            users = np.asarray(self._follows["user_id"])
+            following = frozenset(np.asarray(self._follows["author_id"])[users == model_id].tolist())
+        return Query(model_id, at_s, history, following=following)
 
     def _check_actions(self, query: Query) -> None:
         known = set(self.service.config.actions)
@@ -101,12 +134,25 @@ class Ranker:
         posts = [c if isinstance(c, Candidate) else candidate_from_dict(c, f"candidates[{i}]")
                  for i, c in enumerate(candidates)]
         result = self.pipeline.run(query, [copy.copy(c) for c in posts])  # the caller's objects stay untouched
+        raw = _raw_ids([user, *candidates])  # model id -> the caller's string id
         items = [
             RankedItem(
-                c.post_id, c.author_id, c.source, c.final_score, c.weighted_score,
-                c.diversity_multiplier, c.network_multiplier, dict(c.action_probs or {}),
+                raw.get(c.post_id, c.post_id), raw.get(c.author_id, c.author_id), c.source, c.final_score,
+                c.weighted_score, c.diversity_multiplier, c.network_multiplier, dict(c.action_probs or {}),
             )
             for c in result.selected
         ]
-        dropped = [DroppedItem(d.candidate.post_id, d.stage, d.reason, d.candidate.source) for d in result.dropped]
-        return RankedFeed(query.user_id, items, dropped, result.timings_ms, result.errors)
+        dropped = [DroppedItem(raw.get(d.candidate.post_id, d.candidate.post_id), d.stage, d.reason, d.candidate.source)
+                   for d in result.dropped]
+        return RankedFeed(raw.get(query.user_id, query.user_id), items, dropped, result.timings_ms, result.errors)
+
+
+def _raw_ids(inputs: Sequence) -> dict[int, str]:
+    """The string ids of dict inputs by their model ids, so a feed answers in the caller's ids."""
+    raw = {}
+    for item in inputs:
+        if isinstance(item, dict):
+            for key in ("user_id", "post_id", "author_id"):
+                if isinstance(item.get(key), str) and item[key].strip():
+                    raw[encode_id(item[key], key)] = item[key]
+    return raw
