@@ -4,7 +4,8 @@
 t" for `Ranker.user()`, and `history_requests` writes every user's history
 with their impressions of a split as candidates: a request file that
 `phoenix score` reads (`phoenix history`). Each user's history ends before
-their first impression of the split, so no candidate's outcome is in it.
+the time of their first impression of the split, so no candidate's outcome is
+in it, and it is what `UserHistories.rows` gives for that time.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def history_requests(log: ImpressionLog, split: str, history_len: int) -> pa.Tab
     for user, rows in user_event_groups(log, np.arange(log.user_id.size)):
         shown = rows[log.split[rows] == SPLITS.index(split)]
         if shown.size:
-            before = rows[(rows < shown[0]) & engaged[rows]]
+            before = rows[(log.time_s[rows] < log.time_s[shown[0]]) & engaged[rows]]
             users.append(user)
             history.append(before[-history_len:])
             candidates.append(shown)
