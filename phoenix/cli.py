@@ -5,7 +5,7 @@
     phoenix train --config C --workdir DIR [--data DIR] [--mesh DATAxMODEL]
     phoenix eval  --workdir DIR [--data DIR] [--split test] [--json]
     phoenix history --workdir DIR --out FILE.parquet [--split test]
-    phoenix rank  --workdir DIR --user-file U.json --candidates-file C.json
+    phoenix rank  --workdir DIR (--user-file U.json | --user ID [--at T]) [--candidates-file C.json]
     phoenix train-retrieval --config C --workdir DIR [--data DIR]
     phoenix index    --workdir DIR --corpus FILE [--out PATH]
     phoenix retrieve --workdir DIR (--user-file U.json | --user ID) [-k 1000]
@@ -233,11 +233,12 @@ def _read_json(path: str, what: str):
 def _rank(args: argparse.Namespace) -> int:
     from phoenix.feed.ranker_api import Ranker
 
-    user = _read_json(args.user_file, "user")
-    candidates = _read_json(args.candidates_file, "candidates")
+    user = _read_json(args.user_file, "user") if args.user_file else None  # bad files fail before loading
+    candidates = _read_json(args.candidates_file, "candidates") if args.candidates_file else []
     if not isinstance(candidates, list):
         raise ValueError(f"{args.candidates_file}: expected a JSON list of candidates")
-    feed = Ranker.load(args.workdir).rank(user, candidates)
+    ranker = Ranker.load(args.workdir)
+    feed = ranker.rank(user if user is not None else ranker.user(args.user, args.at), candidates)
     print(json.dumps(feed.to_dict(), indent=2 if args.pretty else None))
     return 0
 
@@ -300,8 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rank", help="rank candidates for one user through the full pipeline (JSON out)")
     p.add_argument("--workdir", required=True)
-    p.add_argument("--user-file", required=True, help="JSON object: user_id, request_time_s, history, ...")
-    p.add_argument("--candidates-file", required=True, help="JSON list of candidates")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user-file", help="JSON object: user_id, request_time_s, history, ...")
+    who.add_argument("--user", help="a user id of the workdir's dataset: their history from the log")
+    p.add_argument("--at", type=int, help="with --user: the request time in seconds (default: the log's end)")
+    p.add_argument("--candidates-file", help="JSON list of candidates (default: none; the sources find them)")
     p.add_argument("--pretty", action="store_true")
     p.set_defaults(func=_rank)
 

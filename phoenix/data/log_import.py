@@ -2,6 +2,8 @@
 
 One row per impression: a user id, a post id, a time (or file order) and a 0/1
 column per action, plus optional author, surface, impression and request ids.
+A log without authors (and no posts file naming them) makes each post its own
+author, so every id the model and serving see is a real, positive id.
 The log is read a batch at a time (`log_sources`), each column converted and
 checked as a whole array (`log_columns`); malformed rows are counted per
 column and reason with the file and line of the first few, and the import
@@ -248,7 +250,8 @@ def _ordered_log(col: _Collector, time_ms: np.ndarray, keep: np.ndarray, actions
         impression_id=np.arange(1, n + 1, dtype=np.int64),
         user_id=col.column("user_id")[order],
         post_id=col.column("post_id")[order],
-        author_id=author[order] if author is not None else np.zeros(n, np.int64),
+        # No author column: each post is its own author until a posts file says otherwise.
+        author_id=author[order] if author is not None else col.column("post_id")[order].copy(),
         surface=surface,
         time_s=np.floor_divide(time_ms, 1000),
         labels=col.column("labels")[order],
@@ -260,12 +263,13 @@ def _ordered_log(col: _Collector, time_ms: np.ndarray, keep: np.ndarray, actions
 
 def _write(log: ImpressionLog, out_dir, files, roles, surfaces, split_ms, problems, config, start) -> dict:
     out = Path(out_dir)
+    posts, authorless = None, 0
     if config.posts_file:
         posts = read_posts(config.posts_file)
-        if not log.author_id.any():
-            log.author_id = posts.author_of(log.post_id)
-    else:
-        posts = None
+        if "author_id" not in roles:
+            known = posts.author_of(log.post_id)
+            authorless = int(np.unique(log.post_id[known == 0]).size)  # not in the posts file: their own author
+            log.author_id = np.where(known > 0, known, log.post_id)
     for index, split in enumerate(SPLITS):
         rows = np.flatnonzero(log.split == index)
         write_table(impressions_table(log, rows), out / "impressions" / f"{split}.parquet", ROW_GROUP)
@@ -286,6 +290,8 @@ def _write(log: ImpressionLog, out_dir, files, roles, surfaces, split_ms, proble
         "counts": {s: int((log.split == i).sum()) for i, s in enumerate(SPLITS)},
         "positives": positives,
         "users": int(np.unique(log.user_id).size),
+        "authors": "column" if "author_id" in roles else "posts file" if posts is not None else "each post its own",
+        "posts_missing_from_posts_file": authorless,
         "posts": int(np.unique(log.post_id).size),
         "malformed": {"rows": problems.rows, "dropped": problems.rows if config.skip_malformed else 0,
                       "counts": problems.counts, "first": problems.examples},

@@ -45,9 +45,9 @@ def log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
 def relative_cross_entropy(labels: np.ndarray, probs: np.ndarray) -> float:
     """RCE = 100·(CE_base − CE)/CE_base, CE_base from predicting the observed base rate."""
     y = np.asarray(labels, dtype=np.float64)
-    base = log_loss(y, np.full(y.shape, y.mean()))
-    if base == 0:
+    if y.size == 0 or y.min() == y.max():  # one class: the base rate predicts it perfectly, RCE is undefined
         return float("nan")
+    base = log_loss(y, np.full(y.shape, y.mean()))
     return float(100.0 * (base - log_loss(y, probs)) / base)
 
 

@@ -101,7 +101,8 @@ class Ranker:
 
     def user(self, user_id: int | str, at_s: int | None = None) -> Query:
         """The user's request as the workdir's dataset knows them at `at_s` (default: the log's end):
-        their last model.history_len engagements before then, and the accounts they follow."""
+        their last model.history_len engagements before then, every post they were shown before
+        then (so it is not served again), and the accounts they follow."""
         if self.workdir is None:
             raise ValueError("Ranker.user: this ranker was not loaded from a workdir")
         data_dir = read_run_data_dir(self.workdir)
@@ -119,7 +120,8 @@ class Ranker:
         if self._follows is not None:
             users = np.asarray(self._follows["user_id"])
             following = frozenset(np.asarray(self._follows["author_id"])[users == model_id].tolist())
-        return Query(model_id, at_s, history, following=following)
+        seen = log.post_id[(log.user_id == model_id) & (log.time_s < at_s)]
+        return Query(model_id, at_s, history, following=following, seen_post_ids=frozenset(seen.tolist()))
 
     def _check_actions(self, query: Query) -> None:
         known = set(self.service.config.actions)

@@ -1,4 +1,4 @@
-"""Retrieval quality on the synthetic world: recall@K against the oracle and popularity.
+"""Retrieval quality on a dataset: recall@K against popularity (and, on a synthetic world, the oracle).
 
 One query per user at the start of a split: the user's engagement history up
 to then, every post of the world as the corpus, and the posts the user had
@@ -7,7 +7,7 @@ positive action on during the split (`retrieval.positive_actions`). Recall@K
 is averaged over users.
 
 Reference points, measured on the same queries:
-* oracle — the world's true P(any positive action) for (user, post): the best
+* oracle (a synthetic world only) — the true P(any positive action) for (user, post): the best
   a model of engagement can do without knowing what will be shown;
 * popularity — the posts with most positives in the window of the same length
   just before the query time (the strong, recency-aware version), and
@@ -22,6 +22,7 @@ import numpy as np
 
 from phoenix.config import PhoenixConfig
 from phoenix.data.dataset import SPLITS, ImpressionLog, read_impressions, read_metadata
+from phoenix.data.world.io import has_truth
 from phoenix.data.world.oracle import WorldOracle
 from phoenix.retrieval.examples import RetrievalQueries, positive_mask, retrieval_queries
 from phoenix.retrieval.retriever import Retriever
@@ -110,7 +111,8 @@ def evaluate_retrieval(
         positives = rc.positive_actions
         results["popularity"] = popularity_top_k(log, queries, post_ids, at_s, window, positives, k_max)
         results["popularity_all_time"] = popularity_top_k(log, queries, post_ids, at_s, None, positives, k_max)
-        results["oracle"] = oracle_top_k(WorldOracle(data_dir), queries, post_ids, positives, k_max)
+        if has_truth(data_dir):  # a synthetic world: the best possible retrieval too
+            results["oracle"] = oracle_top_k(WorldOracle(data_dir), queries, post_ids, positives, k_max)
     report = {
         "split": split, "users": len(queries.relevant), "corpus": int(post_ids.size),
         "relevant_per_user": float(np.mean([r.size for r in queries.relevant])),

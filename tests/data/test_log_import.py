@@ -41,7 +41,8 @@ def test_string_ids_iso_times_and_default_columns(tmp_path):
     log = read_impressions(tmp_path / "ds")
     assert set(log.user_id.tolist()) == {encode_id(f"u{u}", "u") for u in range(6)}
     assert (np.diff(log.time_s) >= 0).all() and (np.diff(log.split) >= 0).all()  # ordered and split by time
-    assert log.author_id.max() == 0 and log.request_id is None  # no author or request column: none invented
+    assert log.request_id is None and meta["authors"] == "each post its own"
+    np.testing.assert_array_equal(log.author_id, log.post_id)  # no author column: no author is invented
     first = log.user_id == encode_id("u0", "u")
     assert log.time_s[first][0] == 1704067200  # 2024-01-01T00:00:00Z
     assert meta["positives"]["test"]["reply"] == 0  # an action with no positives in a split is reported
