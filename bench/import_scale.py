@@ -63,8 +63,8 @@ from phoenix.config import import_config
 from phoenix.data.log_import import import_log
 start = time.perf_counter()
 meta = import_log(sys.argv[1], sys.argv[2], import_config())
-print(json.dumps({"seconds": time.perf_counter() - start, "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-                  "counts": meta["counts"]}))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+print(json.dumps({"seconds": time.perf_counter() - start, "peak_gib": peak, "counts": meta["counts"]}))
 """
 
 PACK = """
@@ -110,8 +110,9 @@ def main() -> None:
         baseline = time.perf_counter() - start
         emit({"stage": "read_baseline", "rows": rows, "seconds": round(baseline, 2)})
         imported = run(IMPORT, str(tmp / "log"), str(tmp / "dataset"))
-        emit({"stage": "import", "seconds": round(imported["seconds"], 1), "vs_read": round(imported["seconds"] / baseline, 1),
-              "peak_rss_gib": round(imported["peak_gib"], 2), "counts": imported["counts"]})
+        emit({"stage": "import", "seconds": round(imported["seconds"], 1),
+              "vs_read": round(imported["seconds"] / baseline, 1), "peak_rss_gib": round(imported["peak_gib"], 2),
+              "counts": imported["counts"]})
         packed = run(PACK, str(tmp / "dataset"))
         emit({"stage": "pack", "seconds": round(packed["seconds"], 1), "read_s": round(packed["read_s"], 1),
               "vs_read": round(packed["seconds"] / baseline, 1), "examples": packed["examples"],

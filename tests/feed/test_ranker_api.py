@@ -5,6 +5,7 @@ import pytest
 
 from phoenix import Ranker
 from phoenix.cli import main
+from phoenix.data.ids import encode_id
 
 NOW = 14 * 86400
 
@@ -66,7 +67,7 @@ def test_bad_input_names_the_field(ranker):
     with pytest.raises(ValueError, match=r"user.history\[0\].actions: unknown action 'like'"):
         ranker.rank(bad_history, candidates())
     with pytest.raises(ValueError, match=r"candidates\[1\].author_id"):
-        ranker.rank(user_dict(), [{"post_id": 1, "author_id": 2}, {"post_id": 2, "author_id": "x"}])
+        ranker.rank(user_dict(), [{"post_id": 1, "author_id": 2}, {"post_id": 2, "author_id": 2.5}])
 
 
 def test_rank_command_prints_the_feed_as_json(trained_workdir, tmp_path, capsys):
@@ -83,3 +84,15 @@ def test_rank_command_prints_the_feed_as_json(trained_workdir, tmp_path, capsys)
     (tmp_path / "c.json").write_text("[{")
     assert main(args) == 2
     assert "c.json: not valid JSON" in capsys.readouterr().err
+
+
+def test_string_ids_are_encoded_like_an_import_and_answered_back_as_given(ranker):
+    now = 14 * 86400
+    posts = [{"post_id": f"post-{i}", "author_id": f"author-{i % 3}", "created_s": now - 600} for i in range(5)]
+    feed = ranker.rank({"user_id": "viewer-1", "request_time_s": now}, posts)
+    assert feed.user_id == "viewer-1" and sorted(i.post_id for i in feed.items) == [p["post_id"] for p in posts]
+    assert {i.author_id for i in feed.items} == {"author-0", "author-1", "author-2"}
+    by_int = ranker.rank({"user_id": encode_id("viewer-1", "u"), "request_time_s": now},
+                         [dict(p, post_id=encode_id(p["post_id"], "p"), author_id=encode_id(p["author_id"], "a"))
+                          for p in posts])
+    assert [i.final_score for i in by_int.items] == [i.final_score for i in feed.items]  # one id, two spellings
