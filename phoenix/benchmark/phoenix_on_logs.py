@@ -168,7 +168,7 @@ def train_phoenix_on_log(
     """Train through the one loop; the model ends holding the best validated (averaged) parameters."""
     config.check_logs()
     logs, schedule = config.logs, config.logs.train
-    tables = HashTables.build(split, config.model, logs.user_ids)
+    tables = HashTables.build(split, config.model)
     windows = training_windows(split, config.model.history_len, logs.recent_targets)
     if len(windows) == 0:
         raise ValueError("phoenix: the log has no training interactions")

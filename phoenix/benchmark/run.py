@@ -1,7 +1,9 @@
 """`phoenix benchmark-logs`: Phoenix against SASRec, most-popular and co-occurrence on one log.
 
 Everything is trained and evaluated in the same run, on the same split and the
-same sampled negatives. Each model's result is written to
+same sampled negatives. The trained Phoenix is left as a workdir that
+`Ranker.load` and `phoenix score` serve (`OUT/phoenix_workdir`, see
+`phoenix.benchmark.servable`). Each model's result is written to
 `OUT/models/{name}.json` as soon as it is known, tagged with a fingerprint of
 the log file and the config: a killed run, started again with the same
 arguments, reuses the finished models and redoes only the rest.
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from phoenix.benchmark.count_baselines import cooccurrence_scores, popular_scores
-from phoenix.config import PhoenixConfig, config_to_toml
+from phoenix.config import PhoenixConfig, config_to_toml, replace
 from phoenix.data.interactions import InteractionLog, load_interactions
 from phoenix.data.protocol import NextItemSplit, hit_and_ndcg, split_next_item
 from phoenix.training.loop import FitResult
@@ -40,25 +42,28 @@ def _write_json(path: Path, value: dict) -> None:
 
 
 def _count_baseline(scorer: Callable[[NextItemSplit, str], object]) -> Callable:
-    def run(split: NextItemSplit, config: PhoenixConfig, progress: bool) -> dict:
+    def run(log: InteractionLog, split: NextItemSplit, config: PhoenixConfig, progress: bool, out: Path) -> dict:
         return {which: hit_and_ndcg(scorer(split, which)) for which in ("valid", "test")}
 
     return run
 
 
-def _run_sasrec(split: NextItemSplit, config: PhoenixConfig, progress: bool) -> dict:
+def _run_sasrec(log: InteractionLog, split: NextItemSplit, config: PhoenixConfig, progress: bool, out: Path) -> dict:
     from phoenix.benchmark.sasrec import sasrec_scores, train_sasrec
 
     model, fit = train_sasrec(split, config.sasrec, progress, config.mesh)
     return _trained_result(fit, lambda which: sasrec_scores(model, split, which))
 
 
-def _run_phoenix(split: NextItemSplit, config: PhoenixConfig, progress: bool) -> dict:
+def _run_phoenix(log: InteractionLog, split: NextItemSplit, config: PhoenixConfig, progress: bool, out: Path) -> dict:
     from phoenix.benchmark.phoenix_on_logs import phoenix_scores, train_phoenix_on_log
+    from phoenix.benchmark.servable import write_servable_workdir
 
     model, tables, fit = train_phoenix_on_log(split, config, progress)
     action = config.model.actions.index(config.logs.interaction_action)
-    return _trained_result(fit, lambda which: phoenix_scores(model, split, tables, which, action))
+    result = _trained_result(fit, lambda which: phoenix_scores(model, split, tables, which, action))
+    workdir = write_servable_workdir(out / "phoenix_workdir", model, config, log, split, max(fit.best_step, 0))
+    return result | {"workdir": str(workdir)}
 
 
 def _trained_result(fit: FitResult, scores: Callable[[str], object]) -> dict:
@@ -99,6 +104,8 @@ def run_log_benchmark(
         raise ValueError(f"models: unknown {unknown} (known: {', '.join(MODELS)})")
     config.check_logs()
     interactions = load_interactions(path, config.logs, config.model.actions, fmt)
+    if not interactions.author.any():  # a log without authors: the model (and serving) leave them out
+        config = replace(config, model={"author_ids": False})
     if interactions.malformed.count:
         print(f"warning: {path}: {interactions.malformed.summary()}", file=sys.stderr)
     split = split_next_item(
@@ -118,7 +125,7 @@ def run_log_benchmark(
                 log(f"{name}: reusing the finished result in {saved}")
                 continue
         began = time.perf_counter()
-        result = RUNNERS[name](split, config, progress)
+        result = RUNNERS[name](interactions, split, config, progress, out)
         result["seconds"] = round(time.perf_counter() - began, 2)
         _write_json(saved, {"fingerprint": fingerprint, "result": result})
         results[name] = result

@@ -39,12 +39,6 @@ class LogsConfig:
     # Train on each user's last `recent_targets` positions only (0: all), as SASRec trains on its
     # last max_len items (see phoenix_examples.training_windows).
     recent_targets: int = 0
-    # Embed user ids. Epochs over a fixed log train a user's id embedding on that user's whole
-    # training sequence, so at every position it already encodes the items the user takes later:
-    # a memorised shortcut to the training targets that the held-out next item does not share.
-    # (X trains online, where a user's embedding has only seen the past.) False: the user token
-    # is the padding row for everyone and a user is known by their history alone.
-    user_ids: bool = True
     # Weight of the match term's softmax against a catalogue sample (needs model.sequence_match).
     catalogue_weight: float = 0.0
     catalogue_negatives: int = 2048

@@ -63,6 +63,12 @@ class ModelConfig:
     # Adds to every action's logit a bilinear match of the user state at the candidate's cutoff
     # with the candidate's post embedding (see `PhoenixRanker`); off keeps X's architecture.
     sequence_match: bool = False
+    # Embed user ids / author ids. False: every id of that table maps to the padding row, so the
+    # model knows a user by their history alone (a fixed log trains a user's id embedding on that
+    # user's future items: a memorised shortcut the held-out next item does not share), or a log
+    # without authors serves without them. Serving hashes requests the same way.
+    user_ids: bool = True
+    author_ids: bool = True
     # Hashed tables get their rows rounded up to a multiple of this, so they split evenly over
     # any `mesh.model` that divides it (the extra rows are never looked up).
     table_row_multiple: int = 64

@@ -150,7 +150,10 @@ def validate_request(batch: RequestBatch, config: ModelConfig) -> None:
 def hash_table_ids(ids: np.ndarray, table: str, field: str, config: ModelConfig) -> np.ndarray:  # [..., K]
     """Hash ids of one table ("user", "post" or "author") with the config's seeds and bucket count."""
     buckets = {"user": config.user_buckets, "post": config.post_buckets, "author": config.author_buckets}[table]
-    return hash_ids(ids, buckets, hash_seeds(config.hash_seed, table, config.num_hashes), field)
+    hashes = hash_ids(ids, buckets, hash_seeds(config.hash_seed, table, config.num_hashes), field)  # checks the ids
+    if (table == "user" and not config.user_ids) or (table == "author" and not config.author_ids):
+        return np.zeros_like(hashes)  # a table the model does not embed: the padding row for everyone
+    return hashes
 
 
 def featurize(batch: RequestBatch, config: ModelConfig) -> RankerBatch:

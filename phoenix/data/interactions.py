@@ -68,6 +68,7 @@ class InteractionLog:
     item_ids: np.ndarray  # [I] raw item ids
     malformed: MalformedRows
     source: str
+    author_ids: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, object))  # [W] raw author ids
 
     @property
     def num_users(self) -> int:
@@ -232,9 +233,11 @@ def load_interactions(
     user, user_ids = _dense(np.asarray(columns[role["user"]], dtype=str)[keep])
     item, item_ids = _dense(np.asarray(columns[role["item"]], dtype=str)[keep])
     author = np.zeros(keep.size, np.int64)  # 0: no author (the models' padding embedding)
+    author_ids = np.zeros(0, object)
     if role["author"]:
         raw = np.asarray(columns[role["author"]], dtype=str)[keep]
         has_author = raw != ""
         if has_author.any():
-            author[has_author] = _dense(raw[has_author])[0]
-    return InteractionLog(user, item, author, actions, action_names, user_ids, item_ids, malformed, str(path))
+            author[has_author], author_ids = _dense(raw[has_author])
+    return InteractionLog(user, item, author, actions, action_names, user_ids, item_ids, malformed, str(path),
+                          author_ids)

@@ -43,17 +43,18 @@ class HashTables:
     item_author: np.ndarray  # [I+1] author index of each item (0: none), from its interactions
 
     @classmethod
-    def build(cls, split: NextItemSplit, config: ModelConfig, user_ids: bool = True) -> HashTables:
-        """`user_ids=False` gives every user the padding hash: the user token is then the same
-        for everyone and a user is known by their history alone (see `LogsConfig.user_ids`)."""
+    def build(cls, split: NextItemSplit, config: ModelConfig) -> HashTables:
+        """Hashes of the split's model ids (the log's own ids, encoded as serving encodes them);
+        `model.user_ids` / `model.author_ids` false give that table the padding hash."""
         num_users, num_authors = split.train_len.size, int(split.sequences.author.max(initial=0))
         item_author = np.zeros(split.num_items + 1, np.int64)
         item_author[split.sequences.item] = split.sequences.author
-        users = np.arange(num_users + 1) if user_ids else np.zeros(num_users + 1, np.int64)
+        ids = split.model_ids or {"user": np.arange(num_users + 1), "item": np.arange(split.num_items + 1),
+                                  "author": np.arange(num_authors + 1)}
         return cls(
-            hash_table_ids(users, "user", "user_id", config),
-            hash_table_ids(np.arange(split.num_items + 1), "post", "item_id", config),
-            hash_table_ids(np.arange(num_authors + 1), "author", "author_id", config),
+            hash_table_ids(ids["user"][: num_users + 1], "user", "user_id", config),
+            hash_table_ids(ids["item"][: split.num_items + 1], "post", "item_id", config),
+            hash_table_ids(ids["author"][: num_authors + 1], "author", "author_id", config),
             item_author,
         )
 

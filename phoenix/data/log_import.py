@@ -273,7 +273,7 @@ def _write(log: ImpressionLog, out_dir, files, roles, surfaces, split_ms, proble
     for index, split in enumerate(SPLITS):
         rows = np.flatnonzero(log.split == index)
         write_table(impressions_table(log, rows), out / "impressions" / f"{split}.parquet", ROW_GROUP)
-    write_table(posts.table() if posts is not None else _posts_seen(log), out / "posts.parquet")
+    write_table(posts.table() if posts is not None else posts_seen(log), out / "posts.parquet")
     if config.follows_file:
         write_table(read_follows(config.follows_file), out / "follows.parquet")
     positives = {s: {a: int(log.labels[log.split == i, k].sum()) for k, a in enumerate(log.actions)}
@@ -302,7 +302,7 @@ def _write(log: ImpressionLog, out_dir, files, roles, surfaces, split_ms, proble
     return meta
 
 
-def _posts_seen(log: ImpressionLog) -> pa.Table:
+def posts_seen(log: ImpressionLog) -> pa.Table:
     """Without a posts file, the corpus is every post of the log: its author and first impression."""
     posts, first = np.unique(log.post_id, return_index=True)  # log rows are in time order
     return pa.table({"post_id": posts, "author_id": log.author_id[first], "created_s": log.time_s[first]})

@@ -20,6 +20,7 @@ import dataclasses
 
 import numpy as np
 
+from phoenix.data.ids import encode_ids
 from phoenix.data.interactions import InteractionLog
 from phoenix.data.negatives import TrainingNegatives, sample_negatives
 
@@ -59,6 +60,9 @@ class NextItemSplit:
     train_len: np.ndarray  # [U] leading interactions of each user that are training data
     eval_users: np.ndarray  # [E] 1-based user indices with valid and test targets
     negatives: dict[str, np.ndarray]  # split -> [E, n] item indices
+    # The model id (`phoenix.data.ids`) of each dense index (row 0: padding): the model hashes
+    # these, so a request in the log's own ids scores as the benchmark did. None: the indices.
+    model_ids: dict[str, np.ndarray] | None = None  # "user" [U+1], "item" [I+1], "author" [W+1]
 
     def train_mask(self) -> np.ndarray:  # [N] rows of `sequences` that are training data
         position = np.arange(self.sequences.item.size) - np.repeat(self.sequences.offsets[:-1], self.sequences.lengths)
@@ -95,7 +99,16 @@ def split_next_item(
         for split, stream in SPLIT_STREAMS.items():
             rng = np.random.default_rng([seed, stream, user])
             sampled[split][i] = sample_negatives(excluded, log.num_items, negatives, rng, user)
-    return NextItemSplit(seqs, log.num_items, train_len, eval_users, sampled)
+    return NextItemSplit(seqs, log.num_items, train_len, eval_users, sampled, model_ids(log))
+
+
+def model_ids(log: InteractionLog) -> dict[str, np.ndarray]:
+    """Model ids of the log's users, items and authors by dense index, 0 for the padding index."""
+    def padded(raw: np.ndarray, field: str) -> np.ndarray:
+        return np.concatenate([[0], encode_ids(np.asarray(raw).astype(str), field)]).astype(np.int64)
+
+    return {"user": padded(log.user_ids, "user_id"), "item": padded(log.item_ids, "item_id"),
+            "author": padded(log.author_ids, "author_id")}
 
 
 def target_ranks(scores: np.ndarray) -> np.ndarray:  # [E]

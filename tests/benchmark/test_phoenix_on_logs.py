@@ -100,9 +100,9 @@ def test_training_with_the_logs_toml_options_learns_and_keeps_the_averaged_state
     from phoenix.data.synthetic_log import synthetic_interactions
 
     model = {**SMALL_MODEL.__dict__, "history_len": 16, "sequence_match": True, "dropout_rate": 0.1,
-             "post_id_dropout": 0.0}
+             "post_id_dropout": 0.0, "user_ids": False}
     logs = {"eval_negatives": 50, "train_negatives": 1, "catalogue_weight": 1.0, "catalogue_negatives": 64,
-            "catalogue_excludes_user_items": True, "user_ids": False, "catalogue_bce_weight": 1.0,
+            "catalogue_excludes_user_items": True, "catalogue_bce_weight": 1.0,
             "train": {"num_epochs": 10, "patience": 10, "batch_size": 16, "learning_rate": 3e-3, "warmup_steps": 5,
                       "average_decay": 0.9}}
     config = replace(PhoenixConfig(), model=model, logs=logs)

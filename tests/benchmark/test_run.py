@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 from helpers import SMALL_MODEL
 
+from phoenix.benchmark.phoenix_on_logs import phoenix_scores
 from phoenix.benchmark.run import run_log_benchmark
 from phoenix.cli import main
 from phoenix.config import PhoenixConfig, replace, save_config
+from phoenix.data.interactions import load_interactions
+from phoenix.data.log_examples import HashTables
+from phoenix.data.protocol import hit_and_ndcg, split_next_item
 from phoenix.data.synthetic_log import synthetic_interactions
+from phoenix.serving.batch_scoring import score_files
+from phoenix.workdir import load_model
 
 SMALL_LOGS = {"eval_negatives": 50,
               "train": {"num_epochs": 10, "patience": 10, "batch_size": 16, "learning_rate": 3e-3, "warmup_steps": 5}}
@@ -40,6 +48,8 @@ def test_benchmark_reports_every_model_and_phoenix_learns(tmp_path):
     assert report["models"]["phoenix"]["test"]["ndcg@10"] > 0.2
     assert report["models"]["phoenix"]["epochs"] == 10 and (tmp_path / "out" / "valid_ndcg.png").stat().st_size > 0
 
+    assert_the_workdir_serves_what_was_scored(log, tmp_path, report["models"]["phoenix"])
+
     # A rerun with the same arguments reuses every finished model instead of training again.
     lines.clear()
     again = run_log_benchmark(log, _config(), tmp_path / "out", progress=False, log=lines.append)
@@ -68,3 +78,23 @@ def test_cli_prints_the_report_as_its_last_line(tmp_path, capsys):
 def test_cli_names_a_missing_log(tmp_path, capsys):
     code = main(["benchmark-logs", "--interactions", str(tmp_path / "nope.csv"), "--out", str(tmp_path)])
     assert code == 2 and "nope.csv: no such file" in capsys.readouterr().err
+
+
+def assert_the_workdir_serves_what_was_scored(log, tmp_path, result):
+    """The left workdir holds the scored parameters, and `phoenix score` serves them in the log's ids."""
+    workdir = tmp_path / "out" / "phoenix_workdir"
+    assert result["workdir"] == str(workdir)
+    model, config, _ = load_model(workdir)
+    assert not config.model.author_ids  # the log has no authors: trained and served without them
+    split = split_next_item(load_interactions(log, config.logs, config.model.actions), config.logs.eval_negatives)
+    action = config.model.actions.index(config.logs.interaction_action)
+    logits = phoenix_scores(model, split, HashTables.build(split, config.model), "test", action)  # [E, 1+n]
+    assert hit_and_ndcg(logits) == result["test"]
+
+    assert main(["history", "--workdir", str(workdir), "--out", str(tmp_path / "requests.parquet")]) == 0
+    score_files(workdir, [tmp_path / "requests.parquet"], tmp_path / "scores", progress=False)
+    scores = pq.read_table(tmp_path / "scores").to_pydict()
+    served = dict(zip(scores["user_id"], scores[f"p_{config.logs.interaction_action}"]))  # one test item each
+    users = split.model_ids["user"][split.eval_users]
+    expected = 1 / (1 + np.exp(-logits[:, 0]))  # the target is column 0
+    np.testing.assert_allclose([served[u] for u in users], expected, atol=1e-5)

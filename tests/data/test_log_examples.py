@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from helpers import SMALL_MODEL, log_from_sequences
 
@@ -96,7 +98,8 @@ def test_evaluation_history_ends_right_before_the_target():
 
 def test_without_user_ids_every_user_token_is_padding_and_items_keep_their_hashes():
     split = _split()
-    with_ids, without = HashTables.build(split, SMALL_MODEL), HashTables.build(split, SMALL_MODEL, user_ids=False)
+    without_users = dataclasses.replace(SMALL_MODEL, user_ids=False)
+    with_ids, without = HashTables.build(split, SMALL_MODEL), HashTables.build(split, without_users)
     assert (without.user == 0).all() and (with_ids.user[1:] != 0).all()  # 0: the padding row, a zero embedding
     np.testing.assert_array_equal(without.item, with_ids.item)
     windows = training_windows(split, H)
