@@ -178,3 +178,17 @@ def test_a_world_exported_as_plain_csv_imports_to_the_same_impressions(micro_wor
     for name in ("impression_id", "user_id", "post_id", "author_id", "surface", "time_s", "labels", "split"):
         np.testing.assert_array_equal(getattr(imported, name), getattr(world, name), err_msg=name)
     assert imported.actions == world.actions
+
+
+def test_a_mapping_file_names_the_columns_and_flags_override_it(tmp_path, capsys):
+    text = "viewer,item,ts,fav,skip\n" + "".join(f"v{i % 4},{i},{100 + i},{i % 2},{int(i % 5 == 0)}\n"
+                                              for i in range(40))
+    path = write(tmp_path / "log.csv", text)
+    write(tmp_path / "map.toml", '[import]\nuser_id = "viewer"\npost_id = "item"\ntime = "ts"\nactions = ["fav"]\n')
+    args = ["import", str(path), "--out", str(tmp_path / "ds"), "--mapping", str(tmp_path / "map.toml")]
+    assert main(args + ["--test-fraction", "0.25"]) == 0
+    meta = read_metadata(tmp_path / "ds")
+    assert meta["actions"] == ["fav"] and meta["counts"] == {"train": 26, "valid": 4, "test": 10}
+    write(tmp_path / "bad.toml", '[import]\nuser = "viewer"\n')
+    assert main(["import", str(path), "--out", str(tmp_path / "ds2"), "--mapping", str(tmp_path / "bad.toml")]) == 2
+    assert "bad.toml: import.user: unknown key" in capsys.readouterr().err
