@@ -14,6 +14,7 @@ import dataclasses
 import numpy as np
 
 from phoenix.config import WorldConfig
+from phoenix.data.dataset import ImpressionLog
 from phoenix.data.world.entities import Authors, Posts, Users, make_authors, make_follows, make_posts, make_users
 from phoenix.data.world.truth import action_probabilities, impression_traits
 
@@ -22,18 +23,11 @@ MAX_POST_AGE_S = 36 * 3600
 
 @dataclasses.dataclass
 class Impressions:
-    """All impressions, ordered by (time, impression id). Ids are 1-based."""
+    """All impressions: what a model may see (the log, 1-based ids) and what only the world knows."""
 
-    impression_id: np.ndarray  # [N]
-    user_id: np.ndarray  # [N]
-    post_id: np.ndarray  # [N]
-    author_id: np.ndarray  # [N]
-    surface: np.ndarray  # [N]
-    time_s: np.ndarray  # [N]
+    log: ImpressionLog  # ordered by (time, impression id), as a dataset reads back
     in_network: np.ndarray  # [N] bool
-    labels: np.ndarray  # [N, A] int8
     truth: np.ndarray  # [N, A] float32, for evaluation only
-    split: np.ndarray  # [N] index into SPLITS
 
 
 @dataclasses.dataclass
@@ -133,16 +127,16 @@ def generate_world(config: WorldConfig, actions: tuple[str, ...]) -> World:
     valid_start = int(horizon * (1 - config.valid_fraction - config.test_fraction))
     test_start = int(horizon * (1 - config.test_fraction))
     split = np.searchsorted(np.array([valid_start, test_start]), time_s, side="right")
-    impressions = Impressions(
+    log = ImpressionLog(
+        actions=tuple(actions),
         impression_id=np.arange(1, owner.size + 1),
         user_id=owner + 1,
         post_id=post + 1,
         author_id=author + 1,
-        surface=surface.astype(np.int32),
+        surface=surface.astype(np.int64),
         time_s=time_s,
-        in_network=in_network,
         labels=labels,
-        truth=truth,
         split=split.astype(np.int8),
     )
+    impressions = Impressions(log, in_network, truth)
     return World(config, tuple(actions), users, authors, posts, follows, impressions, (valid_start, test_start))

@@ -17,7 +17,6 @@ import pyarrow as pa
 
 from phoenix.data.dataset import (
     SPLITS,
-    ImpressionLog,
     column,
     impressions_table,
     read_parquet,
@@ -28,23 +27,14 @@ from phoenix.data.world.generator import World
 from phoenix.data.world.truth import SURFACES
 
 
-def impression_log(world: World) -> ImpressionLog:
-    """The in-memory world's impressions in the same form `read_impressions` returns."""
-    imp = world.impressions
-    return ImpressionLog(
-        world.actions, imp.impression_id, imp.user_id, imp.post_id, imp.author_id,
-        imp.surface.astype(np.int64), imp.time_s, imp.labels, imp.split,
-    )
-
-
 def write_world(world: World, out_dir: str | Path) -> Path:
     out = Path(out_dir)
-    imp, log = world.impressions, impression_log(world)
+    imp, log = world.impressions, world.impressions.log
     for index, split in enumerate(SPLITS):
-        rows = np.flatnonzero(imp.split == index)
+        rows = np.flatnonzero(log.split == index)
         table = impressions_table(log, rows, extra={"in_network": imp.in_network[rows]})
         write_table(table, out / "impressions" / f"{split}.parquet")
-        truth = {"impression_id": imp.impression_id[rows]}
+        truth = {"impression_id": log.impression_id[rows]}
         for a, action in enumerate(world.actions):
             truth[f"p_{action}"] = imp.truth[rows, a]
         write_table(pa.table(truth), out / "truth" / f"{split}.parquet")
@@ -70,7 +60,7 @@ def write_world(world: World, out_dir: str | Path) -> Path:
         "surfaces": list(SURFACES),
         "split_times_s": list(world.split_times_s),
         "end_time_s": int(world.config.days * 86400),
-        "counts": {s: int((imp.split == i).sum()) for i, s in enumerate(SPLITS)},
+        "counts": {s: int((log.split == i).sum()) for i, s in enumerate(SPLITS)},
         "config": dataclasses.asdict(world.config),
     })
     return out
