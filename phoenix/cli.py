@@ -176,8 +176,17 @@ def _eval(args: argparse.Namespace) -> int:
     from phoenix.evaluation.ranker import evaluate_workdir
 
     report = evaluate_workdir(args.workdir, args.data, args.split)
-    print(json.dumps(report) if args.json else _format_report(report))
+    print(json.dumps(_strict_json(report)) if args.json else _format_report(report))
     return 0
+
+
+def _strict_json(value):
+    """NaN (a metric undefined for a head with one class) as null, so any JSON parser reads the report."""
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict_json(v) for v in value]
+    return None if isinstance(value, float) and value != value else value
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -1,11 +1,13 @@
 """A workdir trained on an imported log (string ids, no truth): evaluated, exported and served."""
 
+import json
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from phoenix import Ranker
-from phoenix.cli import main
+from phoenix.cli import _strict_json, main
 from phoenix.data.dataset import SPLITS, read_impressions
 from phoenix.data.histories import history_requests
 from phoenix.data.ids import encode_id
@@ -84,3 +86,11 @@ def test_a_user_scores_the_same_through_rank_score_and_the_model(imported_workdi
         probs = list(item.action_probs.values())
         np.testing.assert_allclose(probs, by_file[model_id], atol=1e-5)
         np.testing.assert_allclose(probs, direct[posts.index(model_id)], atol=1e-5)
+
+
+def test_eval_json_is_strict_json_with_null_for_undefined_metrics(imported_workdir, capsys):
+    assert main(["eval", "--workdir", str(imported_workdir), "--json"]) == 0
+    text = capsys.readouterr().out
+    report = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-JSON constant {name}"))
+    assert report["heads"]["favorite"]["gauc"] > 0.5
+    assert _strict_json({"auc": float("nan"), "heads": [1.0, float("nan")]}) == {"auc": None, "heads": [1.0, None]}
