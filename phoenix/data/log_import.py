@@ -62,10 +62,8 @@ def column_roles(config: ImportConfig, header: list[str], path: Path) -> tuple[d
             if name not in header:
                 raise LogFileError(f"{path}: column {name!r} (import.{role}) not found; columns: {', '.join(header)}")
             roles[role] = name
-        elif role in OPTIONAL_ROLES and role in header:
+        elif role in OPTIONAL_ROLES and role in header:  # the conventional name, when the log has it
             roles[role] = role
-        elif role in OPTIONAL_ROLES[-1:] and "time" in header:
-            roles[role] = "time"
     used = set(roles.values())
     actions = list(config.actions) or [c for c in header if c not in used]
     missing = [a for a in actions if a not in header]
