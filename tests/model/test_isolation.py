@@ -105,3 +105,32 @@ def test_bfloat16_compute_keeps_float32_params_and_close_logits():
     b = np.asarray(bf16(featurize(request, config)))
     assert b.dtype == np.float32
     np.testing.assert_allclose(a, b, atol=0.1)
+
+
+@pytest.mark.parametrize("path", ["full", "prefix"])
+def test_the_match_term_never_reads_history_after_a_candidates_cutoff(path):
+    """With `sequence_match` on, a candidate's logits read the user state at its cutoff: change every
+    history item at or after the cutoff (in log training, the cutoff's item is the target itself)
+    and its score must not move, on the full path and on the prefix path serving uses."""
+    config = dataclasses.replace(SMALL_MODEL, sequence_match=True)
+    model = build_ranker(config, seed=5)
+    rng = np.random.default_rng(7)
+    h = config.history_len
+    request = random_request(rng, batch=1, candidates=4, lengths=[h])
+    request = dataclasses.replace(request, candidate_cutoff=np.array([[0, 2, 5, h - 1]]))
+
+    def score(r):
+        batch = featurize(r, config)
+        return np.asarray(model(batch) if path == "full" else model.score_candidates(batch))[0]  # [C, A]
+
+    base = score(request)
+    for j, cutoff in enumerate(request.candidate_cutoff[0]):
+        later = np.arange(h) >= cutoff  # the history this candidate must not see
+        changed = dataclasses.replace(
+            request,
+            history_post_id=np.where(later, rng.integers(1, 99_999, h), request.history_post_id),
+            history_author_id=np.where(later, rng.integers(1, 9_999, h), request.history_author_id),
+            history_actions=np.where(later[None, :, None], 1 - request.history_actions, request.history_actions),
+        )
+        np.testing.assert_allclose(score(changed)[j], base[j], atol=1e-5)
+    assert np.abs(base - score(dataclasses.replace(request, candidate_cutoff=np.full((1, 4), h)))).max() > 1e-3
