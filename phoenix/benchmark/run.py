@@ -5,8 +5,9 @@ same sampled negatives. The trained Phoenix is left as a workdir that
 `Ranker.load` and `phoenix score` serve (`OUT/phoenix_workdir`, see
 `phoenix.benchmark.servable`). Each model's result is written to
 `OUT/models/{name}.json` as soon as it is known, tagged with a fingerprint of
-the log file and the config: a killed run, started again with the same
-arguments, reuses the finished models and redoes only the rest.
+the log file, the config and the code: a killed run, started again with the
+same arguments, reuses the finished models and redoes only the rest, and a
+result from another code version is never reused.
 """
 
 from __future__ import annotations
@@ -28,10 +29,20 @@ from phoenix.training.loop import FitResult
 MODELS = ("phoenix", "sasrec", "popular", "cooccurrence")
 
 
+def code_version() -> str:
+    """A hash of the `phoenix` package's source: a finished result is reused only by the same code."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for file in sorted(root.rglob("*.py")):
+        digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _fingerprint(path: Path, fmt: str, config: PhoenixConfig) -> str:
+    """The log file(s), the format, the config and the code: what a finished result depends on."""
     files = sorted(path.rglob("*")) if path.is_dir() else [path]
     stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
-    return hashlib.sha256(json.dumps([stats, fmt, config_to_toml(config)]).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps([stats, fmt, config_to_toml(config), code_version()]).encode()).hexdigest()[:16]
 
 
 def _write_json(path: Path, value: dict) -> None:
@@ -124,6 +135,7 @@ def run_log_benchmark(
                 results[name] = previous["result"]
                 log(f"{name}: reusing the finished result in {saved}")
                 continue
+            log(f"{name}: {saved} is from another log, config or code version: running it again")
         began = time.perf_counter()
         result = RUNNERS[name](interactions, split, config, progress, out)
         result["seconds"] = round(time.perf_counter() - began, 2)

@@ -98,3 +98,17 @@ def assert_the_workdir_serves_what_was_scored(log, tmp_path, result):
     users = split.model_ids["user"][split.eval_users]
     expected = 1 / (1 + np.exp(-logits[:, 0]))  # the target is column 0
     np.testing.assert_allclose([served[u] for u in users], expected, atol=1e-5)
+
+
+def test_a_result_from_another_code_version_is_run_again(tmp_path, monkeypatch):
+    log = tmp_path / "log.csv"
+    pacsv.write_csv(synthetic_interactions(40, 200, 400, seed=2), log)
+    lines = []
+    run_log_benchmark(log, _config(), tmp_path / "out", models=("popular",), progress=False, log=lines.append)
+    run_log_benchmark(log, _config(), tmp_path / "out", models=("popular",), progress=False, log=lines.append)
+    assert sum("reusing" in line for line in lines) == 1  # same code: reused
+    lines.clear()
+    monkeypatch.setattr("phoenix.benchmark.run.code_version", lambda: "another-version")
+    run_log_benchmark(log, _config(), tmp_path / "out", models=("popular",), progress=False, log=lines.append)
+    assert not any("reusing" in line for line in lines)
+    assert any("another log, config or code version: running it again" in line for line in lines)
