@@ -20,10 +20,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from phoenix.benchmark.count_baselines import cooccurrence_scores, popular_scores
 from phoenix.config import PhoenixConfig, config_to_toml, replace
 from phoenix.data.interactions import InteractionLog, load_interactions
-from phoenix.data.protocol import NextItemSplit, hit_and_ndcg, split_next_item
+from phoenix.data.protocol import NextItemSplit, hit_and_ndcg, split_next_item, user_ndcg
+from phoenix.evaluation.metrics import paired_bootstrap
 from phoenix.training.loop import FitResult
 
 MODELS = ("phoenix", "sasrec", "popular", "cooccurrence")
@@ -54,9 +57,33 @@ def _write_json(path: Path, value: dict) -> None:
 
 def _count_baseline(scorer: Callable[[NextItemSplit, str], object]) -> Callable:
     def run(log: InteractionLog, split: NextItemSplit, config: PhoenixConfig, progress: bool, out: Path) -> dict:
-        return {which: hit_and_ndcg(scorer(split, which)) for which in ("valid", "test")}
+        return _scored(lambda which: scorer(split, which))
 
     return run
+
+
+def _scored(scores: Callable[[str], np.ndarray]) -> dict:
+    """Valid and test HR@10 / NDCG@10, and each test user's NDCG@10 for the paired comparisons."""
+    result = {}
+    for which in ("valid", "test"):
+        matrix = scores(which)
+        result[which] = hit_and_ndcg(matrix)
+        if which == "test":
+            result["test_user_ndcg@10"] = np.round(user_ndcg(matrix), 6).tolist()
+    return result
+
+
+def paired_comparisons(results: dict[str, dict]) -> dict[str, dict]:
+    """For every pair of models: the mean per-user difference in test NDCG@10, its 95% bootstrap
+    interval over users, and the ratio of the two means."""
+    per_user = {name: np.array(r["test_user_ndcg@10"]) for name, r in results.items() if "test_user_ndcg@10" in r}
+    out = {}
+    for i, first in enumerate(per_user):
+        for second in list(per_user)[i + 1:]:
+            a, b = per_user[first], per_user[second]
+            ratio = float(a.mean() / b.mean()) if b.mean() > 0 else float("nan")
+            out[f"{first} - {second}"] = paired_bootstrap(a, b) | {"ratio": ratio}
+    return out
 
 
 def _run_sasrec(log: InteractionLog, split: NextItemSplit, config: PhoenixConfig, progress: bool, out: Path) -> dict:
@@ -78,7 +105,7 @@ def _run_phoenix(log: InteractionLog, split: NextItemSplit, config: PhoenixConfi
 
 
 def _trained_result(fit: FitResult, scores: Callable[[str], object]) -> dict:
-    result = {which: hit_and_ndcg(scores(which)) for which in ("valid", "test")}
+    result = _scored(scores)
     epochs = round(fit.steps / fit.steps_per_epoch, 3)  # trained epochs (validation may run every few)
     return {**result, "best_epoch": fit.best_epoch, "epochs": epochs, "stopped_by": fit.stopped_by,
             "history": fit.validations}
@@ -146,9 +173,13 @@ def run_log_benchmark(
     report = {"data": data, "models": {}, "seconds": round(time.perf_counter() - start, 2)}
     histories = {}
     for name, result in results.items():
-        report["models"][name] = {k: v for k, v in result.items() if k != "history"}
+        report["models"][name] = {k: v for k, v in result.items() if k not in ("history", "test_user_ndcg@10")}
         if "history" in result:
             histories[name] = result["history"]
+    report["paired"] = paired_comparisons(results)
+    for pair, p in report["paired"].items():
+        log(f"{pair}: test NDCG@10 {p['difference']:+.4f} [{p['ci95_low']:+.4f}, {p['ci95_high']:+.4f}] "
+            f"(95% bootstrap over users), ratio {p['ratio']:.3f}")
     if histories:
         from phoenix.training.plots import plot_validation_ndcg
 

@@ -122,9 +122,13 @@ def target_ranks(scores: np.ndarray) -> np.ndarray:  # [E]
     return (scores[:, 1:] >= scores[:, :1]).sum(axis=1)
 
 
+def user_ndcg(scores: np.ndarray, k: int = 10) -> np.ndarray:  # [E]
+    """Each user's NDCG@k (one target per row, in column 0): 1/log2(rank + 2) inside the top k, else 0."""
+    ranks = target_ranks(scores)
+    return np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
+
+
 def hit_and_ndcg(scores: np.ndarray, k: int = 10) -> dict[str, float]:
     """HR@k and NDCG@k averaged over users (one target per row, in column 0)."""
-    ranks = target_ranks(scores)
-    hit = ranks < k
-    ndcg = np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0)
-    return {f"hr@{k}": float(hit.mean()), f"ndcg@{k}": float(ndcg.mean())}
+    ndcg = user_ndcg(scores, k)
+    return {f"hr@{k}": float((ndcg > 0).mean()), f"ndcg@{k}": float(ndcg.mean())}

@@ -35,6 +35,22 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
 
 
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, samples: int = 2000, seed: int = 0) -> dict[str, float]:
+    """Mean of a - b over paired units (users) and its 95% percentile-bootstrap interval.
+
+    Users are resampled with replacement `samples` times, the same users for both
+    models, so the interval reflects which users happen to be in the test sample.
+    """
+    if np.ndim(a) != 1 or np.shape(a) != np.shape(b) or np.size(a) == 0:
+        raise ValueError(f"a, b: expected two equal non-empty per-user vectors, got {np.shape(a)} and {np.shape(b)}")
+    diff = np.asarray(a, np.float64) - np.asarray(b, np.float64)  # [U]
+    rng = np.random.default_rng(seed)
+    means = np.concatenate([diff[rng.integers(0, diff.size, (min(200, samples - done), diff.size))].mean(axis=1)
+                            for done in range(0, samples, 200)])  # [samples], in chunks to bound memory
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"difference": float(diff.mean()), "ci95_low": float(low), "ci95_high": float(high)}
+
+
 def log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
     """Mean binary cross-entropy (natural log), probabilities clipped to [1e-7, 1-1e-7]."""
     y = np.asarray(labels, dtype=np.float64)

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+import pytest
 from helpers import SMALL_MODEL
 
 from phoenix.benchmark.phoenix_on_logs import phoenix_scores
@@ -47,6 +48,12 @@ def test_benchmark_reports_every_model_and_phoenix_learns(tmp_path):
     assert report["models"]["cooccurrence"]["test"]["hr@10"] > 0.7
     assert report["models"]["phoenix"]["test"]["ndcg@10"] > 0.2
     assert report["models"]["phoenix"]["epochs"] == 10 and (tmp_path / "out" / "valid_ndcg.png").stat().st_size > 0
+    assert len(report["paired"]) == 6  # every pair of the four models
+    versus = report["paired"]["phoenix - popular"]
+    assert versus["difference"] == pytest.approx(
+        report["models"]["phoenix"]["test"]["ndcg@10"] - report["models"]["popular"]["test"]["ndcg@10"], abs=1e-5)
+    assert 0 < versus["ci95_low"] < versus["difference"] < versus["ci95_high"]  # Phoenix learned, for sure
+    assert any(line.startswith("phoenix - sasrec: test NDCG@10") for line in lines)
 
     assert_the_workdir_serves_what_was_scored(log, tmp_path, report["models"]["phoenix"])
 

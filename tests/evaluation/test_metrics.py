@@ -31,3 +31,19 @@ def test_log_loss_rce_and_calibration():
     assert relative_cross_entropy(y, np.array([0.9, 0.1, 0.1, 0.1])) > 50
     assert relative_cross_entropy(y, np.array([0.1, 0.9, 0.9, 0.9])) < 0
     assert calibration(y, np.full(4, 0.5)) == pytest.approx(2.0)
+
+
+def test_paired_bootstrap_interval():
+    from phoenix.evaluation.metrics import paired_bootstrap
+
+    same_gap = paired_bootstrap(np.full(50, 0.7), np.full(50, 0.5))  # every user 0.2 better: no doubt
+    assert same_gap == pytest.approx({"difference": 0.2, "ci95_low": 0.2, "ci95_high": 0.2})
+    rng = np.random.default_rng(0)
+    b = rng.random(2000)
+    a = b + 0.05 + rng.normal(0, 0.5, 2000)  # a noisy gain: the interval is about ±1.96·0.5/√2000
+    got = paired_bootstrap(a, b)
+    assert got["ci95_low"] < got["difference"] < got["ci95_high"]
+    assert got["ci95_high"] - got["ci95_low"] == pytest.approx(2 * 1.96 * 0.5 / np.sqrt(2000), rel=0.15)
+    assert got["ci95_low"] > 0  # 0.05 is about 4.5 standard errors
+    with pytest.raises(ValueError, match="per-user"):
+        paired_bootstrap(np.zeros(3), np.zeros(0))
