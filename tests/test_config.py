@@ -135,3 +135,12 @@ def test_jobs_check_only_the_sections_they_use(tmp_path):
         path.write_text(text)
         with pytest.raises(ConfigError, match=message):
             load_config(path).check_logs()
+
+
+def test_sasrec_takes_the_papers_setting_for_the_kind_of_log():
+    sasrec = load_config(CONFIG_DIR / "logs.toml").sasrec
+    dense, kind = sasrec.for_log(106.0)  # MovieLens 100K: 106 ratings per user
+    assert kind == "dense" and (dense.history_len, dense.dropout_rate) == (200, 0.2)
+    sparse, kind = sasrec.for_log(8.8)  # Amazon Beauty: under 9 interactions per user
+    assert kind == "sparse" and (sparse.history_len, sparse.dropout_rate) == (50, 0.5)
+    assert sparse.train == sasrec.train and sasrec.train.eval_every == 1  # validated every epoch

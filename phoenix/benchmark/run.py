@@ -12,6 +12,7 @@ result from another code version is never reused.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -149,7 +150,9 @@ def run_log_benchmark(
     split = split_next_item(
         interactions, config.logs.eval_negatives, config.logs.eval_seed, config.logs.min_interactions
     )
-    data = data_summary(interactions, split)
+    sasrec, profile = config.sasrec.for_log(len(interactions) / max(interactions.num_users, 1))
+    config = replace(config, sasrec=dataclasses.asdict(sasrec))
+    data = data_summary(interactions, split) | {"sasrec_profile": profile}
     log(f"{path}: {data['interactions']} interactions, {data['users']} users, {data['items']} items, "
         f"{data['eval_users']} evaluated, {data['malformed_rows']} malformed rows")
     fingerprint = _fingerprint(path, fmt, config)

@@ -38,6 +38,7 @@ def test_benchmark_reports_every_model_and_phoenix_learns(tmp_path):
     report = run_log_benchmark(log, _config(), tmp_path / "out", progress=False, log=lines.append)
     assert report["data"]["interactions"] == 3000 and report["data"]["users"] == 150
     assert report["data"]["malformed_rows"] == 0 and report["data"]["eval_users"] == 150
+    assert report["data"]["sasrec_profile"] == "dense"  # 20 interactions per user
     assert set(report["models"]) == {"phoenix", "sasrec", "popular", "cooccurrence"}
     for result in report["models"].values():
         for which in ("valid", "test"):
@@ -79,6 +80,7 @@ def test_cli_prints_the_report_as_its_last_line(tmp_path, capsys):
     report = json.loads(out.out.strip().splitlines()[-1])
     assert set(report["models"]) == {"popular", "cooccurrence"}
     assert report["data"]["malformed_rows"] == 1 and report["data"]["malformed_examples"][0]["line"] == 402
+    assert report["data"]["sasrec_profile"] == "sparse"  # 10 interactions per user: the paper's Amazon setting
     assert "1 malformed rows" in out.err
 
 
