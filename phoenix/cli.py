@@ -360,7 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=str(CONFIG_DIR / "logs.toml"))
     p.add_argument("--out", default="runs/benchmark-logs", help="results, per-model JSON and the NDCG plot")
     p.add_argument("--seed", type=int, help="training seed of Phoenix and SASRec (overrides the config)")
-    p.add_argument("--models", help="comma-separated subset of phoenix,sasrec,popular,cooccurrence")
+    p.add_argument("--models", help="comma-separated subset of phoenix,sasrec,popular,cooccurrence, or "
+                                    "phoenix_ids (Phoenix on item ids alone, SASRec's information)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_benchmark_logs)
     return parser

@@ -30,7 +30,7 @@ from phoenix.data.protocol import NextItemSplit, hit_and_ndcg, split_next_item, 
 from phoenix.evaluation.metrics import paired_bootstrap
 from phoenix.training.loop import FitResult
 
-MODELS = ("phoenix", "sasrec", "popular", "cooccurrence")
+MODELS = ("phoenix", "sasrec", "popular", "cooccurrence")  # and on request phoenix_ids (see ids_only)
 
 
 def code_version() -> str:
@@ -105,6 +105,24 @@ def _run_phoenix(log: InteractionLog, split: NextItemSplit, config: PhoenixConfi
     return result | {"workdir": str(workdir)}
 
 
+def ids_only(split: NextItemSplit, config: PhoenixConfig) -> tuple[NextItemSplit, PhoenixConfig]:
+    """The log as SASRec sees it: which items, in which order. History tokens carry only the
+    interaction action and the model has that one head (no rating-derived actions in or out)."""
+    action = config.model.actions.index(config.logs.interaction_action)
+    sequences = dataclasses.replace(split.sequences, actions=split.sequences.actions[:, [action]])
+    config = replace(config, model={"actions": [config.logs.interaction_action]}, logs={"rating_actions": {}})
+    return dataclasses.replace(split, sequences=sequences), config
+
+
+def _run_phoenix_ids(log: InteractionLog, split: NextItemSplit, config: PhoenixConfig, progress: bool,
+                     out: Path) -> dict:
+    from phoenix.benchmark.phoenix_on_logs import phoenix_scores, train_phoenix_on_log
+
+    split, config = ids_only(split, config)
+    model, tables, fit = train_phoenix_on_log(split, config, progress)
+    return _trained_result(fit, lambda which: phoenix_scores(model, split, tables, which, 0))
+
+
 def _trained_result(fit: FitResult, scores: Callable[[str], object]) -> dict:
     result = _scored(scores)
     epochs = round(fit.steps / fit.steps_per_epoch, 3)  # trained epochs (validation may run every few)
@@ -117,6 +135,7 @@ RUNNERS = {
     "cooccurrence": _count_baseline(cooccurrence_scores),
     "sasrec": _run_sasrec,
     "phoenix": _run_phoenix,
+    "phoenix_ids": _run_phoenix_ids,
 }
 
 

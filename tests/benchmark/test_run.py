@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from helpers import SMALL_MODEL
 
 from phoenix.benchmark.phoenix_on_logs import phoenix_scores
-from phoenix.benchmark.run import run_log_benchmark
+from phoenix.benchmark.run import ids_only, run_log_benchmark
 from phoenix.cli import main
 from phoenix.config import PhoenixConfig, replace, save_config
 from phoenix.data.interactions import load_interactions
@@ -121,3 +122,26 @@ def test_a_result_from_another_code_version_is_run_again(tmp_path, monkeypatch):
     run_log_benchmark(log, _config(), tmp_path / "out", models=("popular",), progress=False, log=lines.append)
     assert not any("reusing" in line for line in lines)
     assert any("another log, config or code version: running it again" in line for line in lines)
+
+
+def rated_log(tmp_path):
+    log = tmp_path / "log.csv"
+    table = synthetic_interactions(150, 300, 3000, seed=1, num_topics=10)
+    pacsv.write_csv(table.append_column("rating", pa.array(np.arange(3000) % 5 + 1)), log)  # rating actions too
+    return log
+
+
+def test_phoenix_on_ids_alone_sees_what_sasrec_sees(tmp_path):
+    config = _config()
+    split = split_next_item(load_interactions(rated_log(tmp_path), config.logs, config.model.actions), 50)
+    assert split.sequences.actions[:, 1:].any()  # the full log has rating-derived actions ...
+    ids_split, ids_config = ids_only(split, config)
+    assert ids_config.model.actions == ("click",) and ids_config.logs.rating_actions == {}
+    assert ids_split.sequences.actions.shape == (3000, 1) and ids_split.sequences.actions.all()  # ... ids don't
+
+
+@pytest.mark.slow
+def test_phoenix_on_ids_alone_learns(tmp_path):
+    report = run_log_benchmark(rated_log(tmp_path), _config(), tmp_path / "out", models=("phoenix_ids",),
+                               progress=False, log=lambda _: None)
+    assert report["models"]["phoenix_ids"]["test"]["ndcg@10"] > 0.2  # chance is about 0.09
