@@ -104,6 +104,8 @@ class CandidatePipeline:
         for scorer in (s for s in self.scorers if s.enabled):
             try:
                 self._timed(timings, f"scorer:{scorer.name}", scorer.score, query, candidates)
+            except ValueError:
+                raise  # the request itself is bad (the model's checks name the field): the caller's error
             except Exception as err:
                 raise ScoringError(f"scorer {scorer.name} failed: {err}") from err
 

@@ -93,6 +93,15 @@ def _check_id(value: Any, field: str, optional: bool = False) -> int | None:
     return encode_id(value, field)
 
 
+def _check_surface(value: Any, field: str) -> int:
+    """A surface index: an integer >= 0 (never a bool, a float or a digit string: nothing is coerced)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{field}: expected an integer surface index, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{field}: surfaces are >= 0, got {value}")
+    return value
+
+
 def _ids(values: Any, field: str) -> frozenset[int]:
     if not isinstance(values, list | tuple | set | frozenset):
         raise ValueError(f"{field}: expected a list of ids, got {values!r}")
@@ -117,7 +126,7 @@ def history_item_from_dict(data: dict, field: str = "history[0]") -> HistoryItem
         post_id=_check_id(data.get("post_id"), f"{field}.post_id"),
         author_id=_check_id(data.get("author_id"), f"{field}.author_id"),
         actions=tuple(actions),
-        surface=int(data.get("surface", 0)),
+        surface=_check_surface(data.get("surface", 0), f"{field}.surface"),
     )
 
 
@@ -129,6 +138,9 @@ def query_from_dict(data: dict) -> Query:
     history = data.get("history", [])
     if not isinstance(history, list):
         raise ValueError("user.history: expected a list")
+    options = data.get("options", {})
+    if not isinstance(options, dict):
+        raise ValueError(f"user.options: expected an object, got {options!r}")
     keywords = data.get("muted_keywords", [])
     if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
         raise ValueError("user.muted_keywords: expected a list of strings")
@@ -142,7 +154,7 @@ def query_from_dict(data: dict) -> Query:
         muted_keywords=tuple(keywords),
         seen_post_ids=_ids(data.get("seen_post_ids", []), "user.seen_post_ids"),
         served_post_ids=_ids(data.get("served_post_ids", []), "user.served_post_ids"),
-        options=dict(data.get("options", {})),
+        options=dict(options),
     )
 
 
@@ -169,12 +181,15 @@ def candidate_from_dict(data: dict, field: str = "candidates[0]") -> Candidate:
     for name in ("text", "quoted_text", "source"):
         if name in data and not isinstance(data[name], str):
             raise ValueError(f"{field}.{name}: expected a string")
+    in_network = data.get("in_network")
+    if in_network is not None and not isinstance(in_network, bool):
+        raise ValueError(f"{field}.in_network: expected true, false or null, got {in_network!r}")
     return Candidate(
         **ids,
         created_s=created,
         text=data.get("text", ""),
         quoted_text=data.get("quoted_text", ""),
         source=data.get("source", "caller"),
-        in_network=data.get("in_network"),
-        surface=int(data.get("surface", 0)),
+        in_network=in_network,
+        surface=_check_surface(data.get("surface", 0), f"{field}.surface"),
     )

@@ -16,27 +16,69 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from phoenix.config import DEFAULT_ACTIONS, ConfigError, PhoenixConfig, load_config, replace, save_config
+from phoenix.config import (
+    DEFAULT_ACTIONS,
+    ConfigError,
+    ModelConfig,
+    PhoenixConfig,
+    load_config,
+    replace,
+    save_config,
+)
+from phoenix.data.checksums import ChecksumError, verify_checksums, write_checksums
 from phoenix.data.dataset import METADATA_FILE, ImpressionLog, read_impressions, read_metadata
 from phoenix.data.world.generator import generate_world
 from phoenix.data.world.io import write_world
 from phoenix.model.ranker import PhoenixRanker, build_ranker
 from phoenix.parallel.distributed import is_main_process, process_shard, sync_processes
 
-# Bumped when a change of the model's code moves or renames its parameters: a checkpoint of
-# another layout is refused with a message to retrain, never loaded into the wrong arrays.
-CHECKPOINT_LAYOUT = 3
+# Bumped when a change of the model's code moves or renames its parameters, or of what a checkpoint
+# must carry (4: checksums and the config fields of MEANING_FIELDS): a checkpoint of another layout
+# is refused with a message to retrain, never loaded into the wrong arrays.
+CHECKPOINT_LAYOUT = 4
 
 
 class CheckpointError(ValueError):
     """A workdir or checkpoint is missing or unreadable (names the path)."""
+
+
+class DamagedCheckpoint(CheckpointError):
+    """A checkpoint step whose files do not match the checksums written with it (or lack them)."""
+
+
+# The config fields that give a checkpoint's arrays their meaning without changing their shapes:
+# which head is which, how ids hash to rows. Recorded with every save; a mismatch is refused.
+MEANING_FIELDS = ("actions", "num_hashes", "hash_seed", "user_buckets", "post_buckets", "author_buckets",
+                  "num_surfaces", "user_ids", "author_ids", "sequence_match")
+
+
+def model_meaning(model: nnx.Module) -> dict | None:
+    """The MEANING_FIELDS of a ranker's config (None for models without a ranker config)."""
+    config = getattr(model, "config", None)
+    if not isinstance(config, ModelConfig):
+        return None
+    return {f: list(v) if isinstance(v, tuple) else v for f, v in
+            ((f, getattr(config, f)) for f in MEANING_FIELDS)}
+
+
+def verify_step(step_dir: Path) -> None:
+    """DamagedCheckpoint naming the first file of a step that differs from the checksums written with it."""
+    try:
+        verify_checksums(step_dir)
+    except ChecksumError as err:
+        raise DamagedCheckpoint(f"{err}; the checkpoint is damaged") from err
 
 
 def checkpoint_manager(workdir: str | Path, keep: int = 2, save_every: int = 1) -> ocp.CheckpointManager:
@@ -65,14 +107,28 @@ def restore_best(manager: ocp.CheckpointManager, model: nnx.Module) -> int:
 def save_checkpoint(
     manager: ocp.CheckpointManager, step: int, model: nnx.Module, optimizer: nnx.Optimizer | None, progress: dict
 ) -> None:
-    """Parameters, the optimizer state (training checkpoints; None for `best/`) and progress, with the layout."""
+    """Parameters, the optimizer state (training checkpoints; None for `best/`) and progress, with the
+    layout and the config fields that give the arrays their meaning; then checksums of every file.
+
+    Non-finite parameters are never saved, so retention can never replace the last good step with
+    a broken one.
+    """
+    params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    for path, value in jax.tree_util.tree_flatten_with_path(params)[0]:
+        if not np.all(np.isfinite(np.asarray(value))):
+            name = "/".join(str(getattr(k, "key", k)) for k in path)
+            raise FloatingPointError(f"step {step}: parameter {name} is not finite; not saving a checkpoint of it")
     items = {
-        "params": ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(model, nnx.Param))),
-        "progress": ocp.args.JsonSave({**progress, "layout": CHECKPOINT_LAYOUT}),
+        "params": ocp.args.StandardSave(params),
+        "progress": ocp.args.JsonSave({**progress, "layout": CHECKPOINT_LAYOUT, "model": model_meaning(model)}),
     }
     if optimizer is not None:
         items["optimizer"] = ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(optimizer)))
     manager.save(step, args=ocp.args.Composite(**items), force=True)
+    manager.wait_until_finished()
+    sync_processes(f"phoenix-checkpoint-{step}")  # every process's shards are on disk
+    if is_main_process():
+        write_checksums(Path(manager.directory) / str(step))
 
 
 def restore_target(tree: Any) -> Any:
@@ -81,23 +137,38 @@ def restore_target(tree: Any) -> Any:
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), tree)
 
 
-def _restore_items(manager: ocp.CheckpointManager, step: int, arrays: dict[str, Any]) -> dict[str, Any]:
+def _restore_items(
+    manager: ocp.CheckpointManager, step: int, arrays: dict[str, Any], meaning: dict | None = None
+) -> dict[str, Any]:
     """The step's progress and the array items `arrays` asks for.
 
     The progress is read first, so a checkpoint written with another parameter
-    layout is refused, naming it and what to do, before any array is touched.
+    layout is refused with what to do; then the files are checked against their
+    checksums (DamagedCheckpoint otherwise), and a checkpoint trained for heads
+    or hashing other than `meaning`'s is refused naming the field, all before
+    any array is touched.
     """
     path = Path(manager.directory) / str(step)
     try:
         progress = manager.restore(step, args=ocp.args.Composite(progress=ocp.args.JsonRestore()))["progress"]
     except Exception as err:  # orbax raises many types for damaged files
-        raise CheckpointError(f"{path}: checkpoint is corrupt or unreadable: {err}") from err
+        verify_step(path)  # names the damaged file when it can
+        raise DamagedCheckpoint(f"{path}: checkpoint is corrupt or unreadable: {err}") from err
     layout = progress.get("layout", 1) if isinstance(progress, dict) else None
     if layout != CHECKPOINT_LAYOUT:
         raise CheckpointError(
             f"{path}: written with parameter layout {layout}, this Phoenix reads layout {CHECKPOINT_LAYOUT} "
             "(the model's parameters were reorganised); retrain with `phoenix train`"
         )
+    verify_step(path)
+    recorded = progress.get("model")
+    if meaning is not None and recorded is not None:
+        for field in MEANING_FIELDS:
+            if recorded.get(field) != meaning.get(field):
+                raise CheckpointError(
+                    f"{path}: trained with model.{field} = {recorded.get(field)!r}, but the config says "
+                    f"{meaning.get(field)!r}; its arrays would mean something else (restore that config.toml)"
+                )
     try:
         restored = manager.restore(step, args=ocp.args.Composite(**arrays))
     except Exception as err:  # orbax raises many types for damaged files
@@ -105,23 +176,47 @@ def _restore_items(manager: ocp.CheckpointManager, step: int, arrays: dict[str, 
     return {"progress": progress, **{name: restored[name] for name in arrays}}
 
 
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def newest_intact(manager: ocp.CheckpointManager, restore: Callable[[int], Any]) -> tuple[Any, list[int]]:
+    """(`restore(step)` of the newest step that is not damaged, or None when there are no steps; the
+    damaged steps skipped, each named on stderr). If every step is damaged, a CheckpointError lists them."""
+    damaged, reasons = [], []
+    for step in sorted(manager.all_steps(), reverse=True):
+        try:
+            return restore(step), damaged
+        except DamagedCheckpoint as err:
+            _warn(f"skipping a damaged checkpoint: {err}")
+            damaged.append(step)
+            reasons.append(str(err))
+    if damaged:
+        raise CheckpointError(f"{manager.directory}: every checkpoint is damaged ({'; '.join(reasons)})")
+    return None, []
+
+
 def restore_training_state(
     manager: ocp.CheckpointManager, model: nnx.Module, optimizer: nnx.Optimizer
 ) -> dict | None:
-    """Load the latest checkpoint into `model` and `optimizer`; None if there is none."""
-    step = manager.latest_step()
-    if step is None:
-        return None
+    """Load the newest intact checkpoint into `model` and `optimizer`; None if there is none."""
     params_state = nnx.state(model, nnx.Param)
     opt_state = nnx.state(optimizer)
-    restored = _restore_items(
-        manager,
-        step,
-        {
-            "params": ocp.args.StandardRestore(restore_target(nnx.to_pure_dict(params_state))),
-            "optimizer": ocp.args.StandardRestore(restore_target(nnx.to_pure_dict(opt_state))),
-        },
-    )
+    targets = {
+        "params": ocp.args.StandardRestore(restore_target(nnx.to_pure_dict(params_state))),
+        "optimizer": ocp.args.StandardRestore(restore_target(nnx.to_pure_dict(opt_state))),
+    }
+    restored, damaged = newest_intact(manager, lambda s: _restore_items(manager, s, targets, model_meaning(model)))
+    for step in damaged if is_main_process() else ():  # kept for inspection, out of the way of later saves
+        aside = Path(manager.directory).parent / "damaged" / f"checkpoint-{step}-{time.time_ns()}"
+        aside.parent.mkdir(exist_ok=True)
+        os.replace(Path(manager.directory) / str(step), aside)
+        _warn(f"moved the damaged step {step} to {aside}")
+    if damaged:
+        sync_processes("phoenix-damaged-moved")
+        manager.reload()
+    if restored is None:
+        return None
     nnx.replace_by_pure_dict(params_state, restored["params"])
     nnx.replace_by_pure_dict(opt_state, restored["optimizer"])
     nnx.update(model, params_state)
@@ -194,26 +289,32 @@ def restore_params(directory: str | Path, model: nnx.Module, step: int | None = 
     directory = Path(directory)
     if step is None and (directory / "best").is_dir():
         manager = best_manager(directory, create=False)
-        if manager.latest_step() is not None:
-            step = restore_best(manager, model)
+        try:
+            if manager.latest_step() is not None:
+                return restore_best(manager, model)
+        except DamagedCheckpoint as err:  # fall back to the newest intact training checkpoint
+            _warn(f"not serving the best checkpoint: {err}")
+        finally:
             manager.close()
-            return step
-        manager.close()
     if not (directory / "checkpoints").is_dir():
         raise CheckpointError(f"{directory / 'checkpoints'}: no checkpoint found")
     manager = checkpoint_manager(directory)
-    step = manager.latest_step() if step is None else step
-    if step is None:
+    try:
+        if step is not None:
+            _restore_params(manager, step, model)
+            return step
+        found, _ = newest_intact(manager, lambda s: _restore_params(manager, s, model) or s)
+    finally:
+        manager.close()
+    if found is None:
         raise CheckpointError(f"{directory / 'checkpoints'}: no checkpoint found")
-    _restore_params(manager, step, model)
-    manager.close()
-    return step
+    return found
 
 
 def _restore_params(manager: ocp.CheckpointManager, step: int, model: nnx.Module) -> None:
     params_state = nnx.state(model, nnx.Param)
     target = restore_target(nnx.to_pure_dict(params_state))
-    restored = _restore_items(manager, step, {"params": ocp.args.StandardRestore(target)})
+    restored = _restore_items(manager, step, {"params": ocp.args.StandardRestore(target)}, model_meaning(model))
     nnx.replace_by_pure_dict(params_state, restored["params"])
     nnx.update(model, params_state)
 

@@ -62,6 +62,10 @@ def test_base_and_nano_shapes():
         ("[sasrec]\ndropout = 0.2\n", "sasrec.dropout: unknown key"),
         ("[sasrec.train]\nnum_epochs = 0\n", "sasrec.train.num_steps: exactly one"),
         ("[model]\nsequence_match = 'yes'\n", "model.sequence_match: expected true or false"),
+        ("[train]\nbatch_size = 100000000000000000000000\n", "train.batch_size: must be at most"),
+        ("[model]\nactions = ['like', '']\n", "model.actions: names must be non-empty"),
+        ("[model]\npost_buckets = 1000000000000\n", "model.post_buckets: must be at most"),
+        ("[model]\nhistory_len = 10000000\n", r"model.history_len: must be in \[1, 65536\]"),
     ],
 )
 def test_bad_configs_name_the_field_and_file(tmp_path, text, message):

@@ -25,7 +25,7 @@ import numpy as np
 
 from phoenix.benchmark.count_baselines import cooccurrence_scores, popular_scores
 from phoenix.config import PhoenixConfig, config_to_toml, replace
-from phoenix.data.interactions import InteractionLog, load_interactions
+from phoenix.data.interactions import InteractionLog, LogDataError, load_interactions
 from phoenix.data.protocol import NextItemSplit, hit_and_ndcg, split_next_item, user_ndcg
 from phoenix.evaluation.metrics import paired_bootstrap
 from phoenix.training.loop import FitResult
@@ -169,6 +169,9 @@ def run_log_benchmark(
     split = split_next_item(
         interactions, config.logs.eval_negatives, config.logs.eval_seed, config.logs.min_interactions
     )
+    if split.eval_users.size == 0:
+        raise LogDataError(f"{path}: no user has {config.logs.min_interactions} interactions (a training, a "
+                           "validation and a test item): there is nothing to evaluate")
     sasrec, profile = config.sasrec.for_log(len(interactions) / max(interactions.num_users, 1))
     config = replace(config, sasrec=dataclasses.asdict(sasrec))
     data = data_summary(interactions, split) | {"sasrec_profile": profile}

@@ -14,6 +14,11 @@ from phoenix.config.validation import require_at_least_one
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "configs"
 
+# Upper bounds that catch a typo at load instead of an allocation failure later.
+MAX_DIM = 1 << 16  # widths, depths, heads, hashes, lengths
+MAX_BUCKETS = (1 << 31) - 1
+MAX_BATCH = 1 << 20
+
 DEFAULT_ACTIONS: tuple[str, ...] = (
     "favorite",
     "reply",
@@ -78,20 +83,22 @@ class ModelConfig:
         _require(
             len(set(self.actions)) == len(self.actions), "model.actions", "names must be unique"
         )
-        for name in ("num_hashes", "embedding_dim", "model_dim", "num_layers", "head_dim"):
-            _require(getattr(self, name) > 0, f"model.{name}", "must be positive")
+        _require(all(a.strip() == a and a for a in self.actions), "model.actions",
+                 f"names must be non-empty, without surrounding spaces, got {list(self.actions)}")
+        sizes = ("num_hashes", "embedding_dim", "model_dim", "num_layers", "head_dim", "num_q_heads", "num_kv_heads",
+                 "history_len", "num_candidates")
+        for name in sizes:
+            _require(0 < getattr(self, name) <= MAX_DIM, f"model.{name}", f"must be in [1, {MAX_DIM}]")
         for name in ("user_buckets", "post_buckets", "author_buckets", "num_surfaces"):
             _require(getattr(self, name) >= 2, f"model.{name}", "must be at least 2 (bucket 0 is padding)")
-        _require(self.num_q_heads > 0, "model.num_q_heads", "must be positive")
-        _require(self.num_kv_heads > 0, "model.num_kv_heads", "must be positive")
+            _require(getattr(self, name) <= MAX_BUCKETS, f"model.{name}",
+                     f"must be at most {MAX_BUCKETS} (hashed rows are int32)")
         _require(
             self.num_q_heads % self.num_kv_heads == 0,
             "model.num_q_heads",
             f"must be a multiple of model.num_kv_heads ({self.num_kv_heads})",
         )
         _require(self.ffn_widening > 0, "model.ffn_widening", "must be positive")
-        _require(self.history_len >= 1, "model.history_len", "must be at least 1")
-        _require(self.num_candidates >= 1, "model.num_candidates", "must be at least 1")
         _require(self.attn_logit_cap > 0, "model.attn_logit_cap", "must be positive")
         _require(self.rope_base > 1, "model.rope_base", "must be greater than 1")
         _require(0 <= self.dropout_rate < 1, "model.dropout_rate", "must be in [0, 1)")
@@ -182,6 +189,8 @@ class TrainConfig:
         counts = ("batch_size", "log_every", "eval_every", "eval_examples", "checkpoint_every", "keep_checkpoints")
         for name in counts:
             _require(getattr(self, name) >= 1, name, "must be at least 1")
+        for name in ("batch_size", "eval_examples"):
+            _require(getattr(self, name) <= MAX_BATCH, name, f"must be at most {MAX_BATCH}")
         _require(
             (self.num_steps > 0) != (self.num_epochs > 0) and min(self.num_steps, self.num_epochs) >= 0,
             "num_steps",

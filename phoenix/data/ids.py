@@ -102,4 +102,7 @@ def encode_id(value: int | str, field: str) -> int:
     """One raw id (a request's user or a candidate) -> its model id."""
     if isinstance(value, bool) or not isinstance(value, int | str | np.integer):
         raise ValueError(f"{field}: an id must be an integer or a string, got {value!r}")
-    return int(encode_ids(pa.array([value]), field)[0])
+    if isinstance(value, int) and not -(1 << 63) <= value < 1 << 64:  # beyond any integer column: by its text
+        value = str(value)
+    kind = pa.uint64() if isinstance(value, int) and value >= 1 << 63 else None
+    return int(encode_ids(pa.array([value], kind), field)[0])

@@ -31,6 +31,7 @@ COLUMN_ALIASES = {
     "time": ("timestamp", "time", "time_s", "ts"),
     "rating": ("rating",),
 }
+ID_NAMES = frozenset(COLUMN_ALIASES["user"] + COLUMN_ALIASES["item"] + COLUMN_ALIASES["author"])
 MAX_REPORTED = 5
 
 
@@ -96,7 +97,7 @@ def detect_format(path: Path) -> str:
 def _read_text_rows(path: Path, delimiter: str | None, header: bool) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """Header names and (line number, fields) of every non-empty line of a text log."""
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not part of a name
             if delimiter is None:  # whitespace-separated ("user item" text)
                 rows = [(n, line.split()) for n, line in enumerate(f, 1)]
             else:
@@ -166,6 +167,10 @@ def _columns_from_parquet(path: Path) -> tuple[dict, np.ndarray, MalformedRows]:
         raise LogDataError(f"{path}: the file has no interaction rows")
     columns = {}
     for name in table.column_names:
+        kind = table.column(name).type
+        if name.strip().lower() in ID_NAMES and not (pa.types.is_integer(kind) or pa.types.is_string(kind)
+                                                     or pa.types.is_large_string(kind)):
+            raise LogDataError(f"{path}: column {name!r} holds ids, which must be integers or strings, not {kind}")
         values = table.column(name).to_pylist()
         columns[name.strip().lower()] = ["" if v is None else str(v) for v in values]
     return columns, np.arange(1, table.num_rows + 1, dtype=np.int64), MalformedRows()
@@ -177,7 +182,7 @@ def _dense(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         numeric = raw.astype(np.int64)
         if np.array_equal(numeric.astype(str), raw):  # plain integers: sort numerically
             raw = numeric
-    except ValueError:
+    except (ValueError, OverflowError):  # text, or integers beyond int64: sorted as text
         pass
     ids, index = np.unique(raw, return_inverse=True)
     return index.astype(np.int64) + 1, ids

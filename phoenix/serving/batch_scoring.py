@@ -5,9 +5,11 @@ Each part is decoded, scored and written as its own Parquet file under a
 temporary name, then renamed into place; a rename is atomic, so a part file
 either exists whole or not at all. A rerun after a kill skips the parts that
 exist and redoes the rest, so the output is the same as an uninterrupted run:
-no row twice, none missing. `_job.json` pins the inputs (names, sizes), the
-checkpoint step and the part size, and a rerun against anything else fails
-instead of mixing outputs. `_manifest-<process>.json`, written last, lists
+no row twice, none missing. `_job.json` pins the inputs (path, size,
+modification time and a hash of the Parquet footer), the checkpoint step and
+the part size, and a rerun against anything else fails instead of mixing
+outputs; a file given twice is refused. The job deletes only its own
+temporary files. `_manifest-<process>.json`, written last, lists
 every part and its row count.
 
 Memory stays bounded whatever the input size: one part of requests is in
@@ -21,6 +23,7 @@ Output columns: user_id, post_id, one `p_<action>` column per head, and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -36,10 +39,12 @@ from phoenix.config import load_scoring_config
 from phoenix.data.batch import RequestBatch, featurize
 from phoenix.model.weighted_score import WeightedScorer
 from phoenix.serving.prefix_scorer import PrefixScorer
-from phoenix.serving.request_files import decode_requests, open_request_file
+from phoenix.serving.request_files import RequestFileError, decode_requests, open_request_file
 from phoenix.workdir import load_model
 
 JOB_FILE = "_job.json"
+TMP_SUFFIX = ".phoenix-score-tmp"  # this job's own temporary names: the only files it ever deletes
+FOOTER_BYTES = 1 << 16
 
 
 def list_request_files(inputs: Sequence[str | Path]) -> list[Path]:
@@ -55,11 +60,26 @@ def list_request_files(inputs: Sequence[str | Path]) -> list[Path]:
             files.append(item)
         else:
             raise FileNotFoundError(f"{item}: no such request file or directory")
+    seen: dict[Path, Path] = {}
+    for file in files:
+        if file.resolve() in seen:
+            raise ValueError(f"{file}: given twice (also as {seen[file.resolve()]}): it would be scored twice")
+        seen[file.resolve()] = file
     return files
 
 
+def input_pin(path: Path) -> list:
+    """What a rerun must find again: the file's path, size, modification time and a hash of its footer
+    (Parquet's metadata, which changes when any row group does), so a rewritten input is refused."""
+    stat = path.stat()
+    with open(path, "rb") as f:
+        f.seek(max(0, stat.st_size - FOOTER_BYTES))
+        footer = hashlib.sha256(f.read()).hexdigest()[:16]
+    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns, footer]
+
+
 def _write_atomically(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(path.name + TMP_SUFFIX)
     write(tmp)
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
@@ -81,11 +101,20 @@ def _pin_job(out_dir: Path, job: dict) -> None:
     _write_atomically(path, lambda tmp: tmp.write_text(json.dumps(job, indent=1)))
 
 
-def _parts(file_index: int, parquet: pq.ParquetFile, rows_per_part: int) -> Iterator[tuple[str, str, pa.Table]]:
+def _parts(
+    file_index: int, path: Path, parquet: pq.ParquetFile, rows_per_part: int
+) -> Iterator[tuple[str, str, pa.Table]]:
     """(part name, where, requests) for every part of one file, in order, one part in memory at a time."""
     for group in range(parquet.num_row_groups):
         first = 0
-        for batch in parquet.iter_batches(batch_size=rows_per_part, row_groups=[group]):
+        batches = parquet.iter_batches(batch_size=rows_per_part, row_groups=[group])
+        while True:
+            try:
+                batch = next(batches, None)
+            except (OSError, pa.ArrowException) as err:  # corrupt pages behind an intact footer
+                raise RequestFileError(f"{path}, row group {group}, after row {first}: unreadable ({err})") from err
+            if batch is None:
+                break
             name = f"part-{file_index:05d}-{group:05d}-{first:09d}.parquet"
             yield name, f"row group {group}, rows {first}-{first + batch.num_rows - 1}", pa.Table.from_batches([batch])
             first += batch.num_rows
@@ -134,26 +163,31 @@ def score_files(
     progress: bool = True,
 ) -> dict:
     """Score every request in `inputs` into `out_dir`; safe to rerun after any interruption."""
+    for name, value in (("--rows-per-part", rows_per_part), ("--users-per-batch", users_per_batch)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: must be a positive integer, got {value!r}")
     files = list_request_files(inputs)
     opened = [open_request_file(f) for f in files]  # every schema checked before any output
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir}: --output must be a directory, and this is a file")
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob("*.tmp"):
-        stale.unlink()  # a part the last run was writing when it died
     job = BatchScorer(workdir, users_per_batch)
     _pin_job(out_dir, {
-        "inputs": [[str(f.resolve()), f.stat().st_size] for f in files],
+        "inputs": [input_pin(f) for f in files],
         "checkpoint_step": job.step,
         "rows_per_part": rows_per_part,
         "actions": list(job.config.actions),
     })
+    for stale in out_dir.glob("*" + TMP_SUFFIX):
+        stale.unlink()  # what this job was writing when it died (only its own names, and only once pinned)
     process, processes = jax.process_index(), jax.process_count()
     mine = [(i, f, p) for i, (f, p) in enumerate(zip(files, opened)) if i % processes == process]
     total_rows = sum(p.metadata.num_rows for _, _, p in mine)
     manifest = {"parts": {}, "requests": 0, "candidates": 0, "truncated_histories": 0, "skipped_parts": 0}
     bar = tqdm(total=total_rows, unit="req", disable=not progress, desc="scoring")
     for file_index, path, parquet in mine:
-        for name, where, table in _parts(file_index, parquet, rows_per_part):
+        for name, where, table in _parts(file_index, path, parquet, rows_per_part):
             target = out_dir / name
             if target.exists():
                 manifest["skipped_parts"] += 1
@@ -161,7 +195,10 @@ def score_files(
                 rows, truncated = meta.num_rows, int(meta.metadata[b"truncated_histories"])
             else:
                 decoded = decode_requests(table, job.config, f"{path}, {where}")
-                result = job.score_requests(decoded.request, decoded.candidate_count)
+                try:
+                    result = job.score_requests(decoded.request, decoded.candidate_count)
+                except ValueError as err:  # the model's own checks (surfaces in range, ...): say where
+                    raise RequestFileError(f"{path}, {where}: {err}") from err
                 truncated = decoded.truncated_histories
                 result = result.replace_schema_metadata({"truncated_histories": str(truncated)})
                 _write_atomically(target, lambda tmp, result=result: pq.write_table(result, tmp))

@@ -145,3 +145,11 @@ def test_phoenix_on_ids_alone_learns(tmp_path):
     report = run_log_benchmark(rated_log(tmp_path), _config(), tmp_path / "out", models=("phoenix_ids",),
                                progress=False, log=lambda _: None)
     assert report["models"]["phoenix_ids"]["test"]["ndcg@10"] > 0.2  # chance is about 0.09
+
+
+def test_a_log_with_nothing_to_evaluate_is_refused_before_any_training(tmp_path, capsys):
+    log = tmp_path / "short.csv"
+    log.write_text("user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(1, 20) for i in (1, 2)))
+    code = main(["benchmark-logs", "--interactions", str(log), "--out", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "short.csv: no user has 3 interactions" in err and not (tmp_path / "out").exists()

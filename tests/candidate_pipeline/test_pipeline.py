@@ -67,15 +67,25 @@ def test_nan_scores_sort_last_and_disabled_stages_are_skipped():
     assert [c.post_id for c in pipeline.run(Query(1, NOW)).selected] == [2, 1, 3]
 
 
-def test_a_failing_scorer_fails_the_request():
+def test_a_failing_scorer_fails_the_request_and_a_bad_request_stays_the_callers_error():
     class Broken(Scorer):
         name = "broken_scorer"
 
         def score(self, query, candidates):
-            raise ValueError("model missing")
+            raise RuntimeError("model missing")
 
     with pytest.raises(ScoringError, match="scorer broken_scorer failed: model missing"):
         CandidatePipeline(sources=[ListSource("a", [1])], scorers=[Broken()]).run(Query(1, NOW))
+
+    class Validating(Scorer):
+        name = "validating_scorer"
+
+        def score(self, query, candidates):
+            raise ValueError("candidate_surface: surfaces must be in [0, 16), got 99")
+
+    with pytest.raises(ValueError, match="candidate_surface") as err:
+        CandidatePipeline(sources=[ListSource("a", [1])], scorers=[Validating()]).run(Query(1, NOW))
+    assert not isinstance(err.value, ScoringError)
 
 
 def test_in_network_store_appends_expires_and_caps():

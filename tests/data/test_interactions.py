@@ -111,3 +111,14 @@ def test_explicit_format_overrides_the_suffix(tmp_path):
     path.write_text("u1 i1\nu1 i2\n")
     log = load(path, "sasrec")
     assert len(log) == 2 and np.array_equal(log.item, [1, 2])
+
+
+def test_a_byte_order_mark_huge_ids_and_float_ids(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_text("\ufeffuser_id,item_id\n" + "".join(f"{10**30 + u},{i}\n" for u in range(3) for i in range(4)),
+                    encoding="utf-8")
+    log = load_interactions(path, LogsConfig(), DEFAULT_ACTIONS)
+    assert log.num_users == 3 and log.num_items == 4  # the header read, ids beyond int64 kept as text
+    pq.write_table(pa.table({"user_id": [1.0, 2.5], "item_id": [1, 2]}), tmp_path / "float.parquet")
+    with pytest.raises(LogDataError, match="float.parquet: column 'user_id' holds ids, which must be integers"):
+        load_interactions(tmp_path / "float.parquet", LogsConfig(), DEFAULT_ACTIONS)

@@ -163,6 +163,9 @@ def test_string_ids_hash_the_same_in_another_process():
     assert here[5] == 42 and here[6] != 42 and len(set(here)) == len(ids)  # "42" is 42; "042" is text
     assert all(0 < v < 2**63 for v in here)
     assert encode_ids(np.array([0, 5]), "ids")[0] == encode_id("0", "ids")  # 0 is padding: it goes by its text
+    big = encode_id(10**30, "ids")  # beyond 64 bits: by its text, never an overflow
+    assert big == encode_id(str(10**30), "ids") and 0 < big < 2**63
+    assert 0 < encode_id(2**64 - 5, "ids") < 2**63 and encode_id(2**64 - 5, "ids") != encode_id(-5, "ids")
 
 
 def test_a_world_exported_as_plain_csv_imports_to_the_same_impressions(micro_world, tmp_path):

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -96,3 +97,28 @@ def test_string_ids_are_encoded_like_an_import_and_answered_back_as_given(ranker
                          [dict(p, post_id=encode_id(p["post_id"], "p"), author_id=encode_id(p["author_id"], "a"))
                           for p in posts])
     assert [i.final_score for i in by_int.items] == [i.final_score for i in feed.items]  # one id, two spellings
+
+
+@pytest.mark.parametrize("candidate, message", [
+    ({"post_id": 5, "author_id": 2, "in_network": "no"}, r"candidates\[0\].in_network: expected true, false or null"),
+    ({"post_id": 5, "author_id": 2, "surface": 2.7}, r"candidates\[0\].surface: expected an integer surface"),
+    ({"post_id": 5, "author_id": 2, "surface": "3"}, r"candidates\[0\].surface: expected an integer surface"),
+    ({"post_id": 5, "author_id": 2, "surface": True}, r"candidates\[0\].surface: expected an integer surface"),
+    ({"post_id": 5, "author_id": 2, "surface": 99}, r"candidate_surface: surfaces must be in \[0, 16\)"),
+])
+def test_nothing_is_coerced_and_the_cli_says_which_field_in_one_line(ranker, trained_workdir, tmp_path, capsys,
+                                                                      candidate, message):
+    candidate = {**candidate, "created_s": NOW - 60}
+    with pytest.raises(ValueError, match=message):
+        ranker.rank(user_dict(), [candidate])
+    (tmp_path / "u.json").write_text(json.dumps(user_dict()))
+    (tmp_path / "c.json").write_text(json.dumps([candidate]))
+    code = main(["rank", "--workdir", str(trained_workdir), "--user-file", str(tmp_path / "u.json"),
+                 "--candidates-file", str(tmp_path / "c.json")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and re.search(message, err)
+
+
+def test_options_of_the_wrong_type_are_named(ranker):
+    with pytest.raises(ValueError, match="user.options: expected an object"):
+        ranker.rank(user_dict(options=[1]), [])

@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from phoenix.serving.batch_scoring import score_files
+from phoenix.cli import main
+from phoenix.serving.batch_scoring import TMP_SUFFIX, score_files
 from phoenix.serving.inputs import CandidatePost, Engagement
 from phoenix.serving.request_files import RequestFileError, requests_table
 from phoenix.serving.service import RankerService
@@ -114,5 +115,70 @@ def test_a_killed_job_rerun_gives_exactly_the_uninterrupted_output(trained_workd
     assert 0 < written < len(reference["parts"]) and not list(out.glob("_manifest-*"))
     resumed = score_files(trained_workdir, [tmp_path / "in"], out, rows_per_part=3, progress=False)
     assert resumed["skipped_parts"] == written and resumed["parts"] == reference["parts"]
-    assert not list(out.glob("*.tmp"))
+    assert not list(out.glob("*.phoenix-score-tmp"))
     assert read_output(out).equals(read_output(tmp_path / "reference"))
+
+
+def test_the_job_deletes_only_its_own_files_and_refuses_a_refused_run_before_touching_any(trained_workdir, tmp_path):
+    _, config, _ = load_model(trained_workdir)
+    write_inputs(tmp_path / "in", config.model.actions, files=1, users=5)
+    out = tmp_path / "out"
+    out.mkdir()
+    mine = out / "notes.tmp"
+    mine.write_text("the user's own file")
+    score_files(trained_workdir, [tmp_path / "in"], out, rows_per_part=2, progress=False)
+    stale = out / ("part-00000-00000-000000000.parquet" + TMP_SUFFIX)
+    stale.write_text("half a part from a killed run")
+    with pytest.raises(ValueError, match="different job"):  # refused: nothing of the earlier run is touched
+        score_files(trained_workdir, [tmp_path / "in"], out, rows_per_part=3, progress=False)
+    assert stale.exists()
+    score_files(trained_workdir, [tmp_path / "in"], out, rows_per_part=2, progress=False)
+    assert mine.read_text() == "the user's own file" and not stale.exists()
+
+
+def test_an_input_rewritten_in_place_or_given_twice_is_refused(trained_workdir, tmp_path):
+    _, config, _ = load_model(trained_workdir)
+    write_inputs(tmp_path / "in", config.model.actions, files=1, users=6)
+    (path,) = list((tmp_path / "in").glob("*.parquet"))
+    score_files(trained_workdir, [path], tmp_path / "out", rows_per_part=2, progress=False)
+    table = pq.read_table(path)
+    rewritten = table.set_column(0, "user_id", pa.array(table.column("user_id").to_numpy()[::-1]))
+    pq.write_table(rewritten, path)  # same size, other requests
+    with pytest.raises(ValueError, match="different job .*inputs"):
+        score_files(trained_workdir, [path], tmp_path / "out", rows_per_part=2, progress=False)
+    with pytest.raises(ValueError, match="given twice"):
+        score_files(trained_workdir, [path, tmp_path / "in"], tmp_path / "out2", progress=False)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--rows-per-part", "0"], "--rows-per-part: must be a positive integer"),
+    (["--users-per-batch", "-1"], "--users-per-batch: must be a positive integer"),
+])
+def test_bad_flags_fail_in_one_line(trained_workdir, tmp_path, capsys, flags, message):
+    _, config, _ = load_model(trained_workdir)
+    write_inputs(tmp_path / "in", config.model.actions, files=1, users=2)
+    (tmp_path / "file").write_text("x")
+    for output, expected in ((tmp_path / "out", message), (tmp_path / "file", "must be a directory")):
+        extra = flags if expected == message else []
+        code = main(["score", "--workdir", str(trained_workdir), "--input", str(tmp_path / "in"), "--output",
+                     str(output), *extra])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and expected in err and "\n" not in err
+
+
+def test_content_errors_name_file_row_group_and_column(trained_workdir, tmp_path):
+    _, config, _ = load_model(trained_workdir)
+    rows = random_requests(np.random.default_rng(3), config.model.actions, 40, first_user=1)
+    rows[33]["candidate_surface"] = [99] * len(rows[33]["candidate_post_id"])
+    pq.write_table(requests_table(rows), tmp_path / "surfaces.parquet", row_group_size=16)
+    with pytest.raises(RequestFileError, match=r"surfaces.parquet, row group 2, rows 0-7: candidate_surface"):
+        score_files(trained_workdir, [tmp_path / "surfaces.parquet"], tmp_path / "out", progress=False)
+
+    good = requests_table(random_requests(np.random.default_rng(4), config.model.actions, 300, first_user=1))
+    pq.write_table(good, tmp_path / "pages.parquet", row_group_size=100, compression="snappy")
+    data = bytearray((tmp_path / "pages.parquet").read_bytes())
+    for i in range(len(data) // 3, len(data) // 3 + 400):  # inside the pages, far from the footer
+        data[i] ^= 0x5A
+    (tmp_path / "pages.parquet").write_bytes(bytes(data))
+    with pytest.raises(RequestFileError, match=r"pages.parquet(, row group \d+|: not a readable)"):
+        score_files(trained_workdir, [tmp_path / "pages.parquet"], tmp_path / "out2", progress=False)

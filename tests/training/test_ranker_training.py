@@ -57,7 +57,7 @@ def test_interrupted_run_resumes_with_same_step_and_data(tmp_path, micro_world):
     assert logged == sorted(logged) and len(logged) == len(set(logged)) + 1  # eval + loss share step 12
 
 
-def test_corrupt_or_missing_checkpoint_is_named(tmp_path, micro_world):
+def test_corrupt_or_missing_checkpoint_is_named(tmp_path, micro_world, capsys):
     config = replace(MICRO_CONFIG, train=TWO_STEPS)
     workdir = tmp_path / "w"
     with pytest.raises(CheckpointError, match="config.toml"):
@@ -67,8 +67,9 @@ def test_corrupt_or_missing_checkpoint_is_named(tmp_path, micro_world):
         for path in (workdir / kept / "2" / "params").rglob("*"):
             if path.is_file():
                 path.write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match=r"best/2"):
-        load_model(workdir)
+    with pytest.raises(CheckpointError, match=r"every checkpoint is damaged .*checkpoints/2/params"):
+        load_model(workdir)  # best/ is damaged, and so is the training step it falls back to
+    assert "best/2" in capsys.readouterr().err
     with pytest.raises(CheckpointError, match=r"checkpoints/2"):
         load_model(workdir, step=2)
 
