@@ -18,21 +18,27 @@ from phoenix.data.packing import user_event_groups
 
 
 class UserHistories:
-    """Each user's engaged impressions in time order (rows of the log)."""
+    """Each user's impressions and engagements in time order (rows of the log), grouped once."""
 
     def __init__(self, log: ImpressionLog):
         self.log = log
-        engaged = np.flatnonzero(log.labels.any(axis=1))
-        self._rows = {user: rows for user, rows in user_event_groups(log, engaged)}
+        self._shown = dict(user_event_groups(log, np.arange(log.user_id.size)))
+        engaged = log.labels.any(axis=1)
+        self._engaged = {user: rows[engaged[rows]] for user, rows in self._shown.items()}
+
+    def _before(self, rows: np.ndarray, before_s: int | None) -> np.ndarray:
+        return rows if before_s is None else rows[self.log.time_s[rows] < before_s]
 
     def rows(self, user_id: int, before_s: int | None = None, limit: int | None = None) -> np.ndarray:
         """Rows of the user's last `limit` engagements strictly before `before_s` (oldest first)."""
-        if user_id not in self._rows and not (self.log.user_id == user_id).any():
+        if user_id not in self._shown:
             raise ValueError(f"user_id: {user_id} has no impressions in this dataset")
-        rows = self._rows.get(user_id, np.zeros(0, np.int64))
-        if before_s is not None:
-            rows = rows[self.log.time_s[rows] < before_s]
+        rows = self._before(self._engaged[user_id], before_s)
         return rows[-limit:] if limit else rows
+
+    def shown(self, user_id: int, before_s: int | None = None) -> np.ndarray:
+        """Rows of every impression of the user strictly before `before_s`."""
+        return self._before(self._shown.get(user_id, np.zeros(0, np.int64)), before_s)
 
     def actions(self, row: int) -> tuple[str, ...]:
         return tuple(a for a, hit in zip(self.log.actions, self.log.labels[row]) if hit)

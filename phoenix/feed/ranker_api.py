@@ -120,7 +120,7 @@ class Ranker:
         if self._follows is not None:
             users = np.asarray(self._follows["user_id"])
             following = frozenset(np.asarray(self._follows["author_id"])[users == model_id].tolist())
-        seen = log.post_id[(log.user_id == model_id) & (log.time_s < at_s)]
+        seen = log.post_id[histories.shown(model_id, at_s)]
         return Query(model_id, at_s, history, following=following, seen_post_ids=frozenset(seen.tolist()))
 
     def _check_actions(self, query: Query) -> None:
