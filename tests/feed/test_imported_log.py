@@ -67,6 +67,7 @@ def test_a_user_scores_the_same_through_rank_score_and_the_model(imported_workdi
     first_test = int(log.time_s[(log.user_id == user) & (log.split == SPLITS.index("test"))].min())
     query = ranker.user(f"u{world_user}", at_s=first_test)
     assert [h.post_id for h in query.history] == request["history_post_id"]
+    assert query.seen_post_ids == set(log.post_id[(log.user_id == user) & (log.time_s < first_test)].tolist())
 
     raw = {encode_id(f"p{p}", "p"): f"p{p}" for p in range(1, 2001)}
     posts = list(dict.fromkeys(request["candidate_post_id"]))  # a post shown twice is one candidate
