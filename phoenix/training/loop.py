@@ -110,7 +110,7 @@ def fit(
     average = ParameterAverage(trainer.params(), schedule.average_decay) if schedule.average_decay else None
 
     manager = best = None
-    start, best_step, best_metric, best_params = 0, -1, -math.inf, None
+    start, best_step, best_metric, best_params, restored = 0, -1, -math.inf, None, None
     if workdir is not None:
         manager = checkpoint_manager(workdir, keep=schedule.keep_checkpoints)
         best = best_manager(workdir)
@@ -131,12 +131,15 @@ def fit(
             log.write(record)
 
     def progress_record() -> dict:
-        return {"step": done, "best_step": best_step, "best_metric": best_metric}
+        # The losses since the last logged one travel with the checkpoint, so the first loss logged
+        # after a resume averages the same steps as an uninterrupted run's.
+        pending[:] = [float(x) for x in pending]
+        return {"step": done, "best_step": best_step, "best_metric": best_metric, "pending_losses": list(pending)}
 
     end = total if max_steps is None else min(total, start + max_steps)
     stopped_by = "schedule" if end == total else "max_steps"
     dropout_root = jax.random.fold_in(jax.random.key(schedule.seed), DROPOUT_STREAM)
-    pending: list = []
+    pending: list = list((restored or {}).get("pending_losses", []))
     bar = tqdm(initial=start, total=total, desc=name, disable=not progress, leave=False)
     done = start
     for step, (batch, shared) in batches(start, end):

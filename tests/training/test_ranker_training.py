@@ -40,7 +40,9 @@ def test_saved_model_reloads_to_identical_logits(trained_workdir, micro_world):
 
 
 def test_interrupted_run_resumes_with_same_step_and_data(tmp_path, micro_world):
-    schedule = {"num_steps": 12, "warmup_steps": 2, "checkpoint_every": 4, "eval_every": 12, "log_every": 2}
+    # Checkpoints every 4 steps and losses logged every 3: the resumed run's first logged loss must
+    # still average the same steps as the uninterrupted run's.
+    schedule = {"num_steps": 12, "warmup_steps": 2, "checkpoint_every": 4, "eval_every": 12, "log_every": 3}
     config = replace(MICRO_CONFIG, train=schedule)
     straight = tmp_path / "straight"
     train_and_evaluate(config, straight, micro_world, progress=False)
@@ -55,6 +57,13 @@ def test_interrupted_run_resumes_with_same_step_and_data(tmp_path, micro_world):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
     logged = [json.loads(line)["step"] for line in (resumed / "metrics.jsonl").read_text().splitlines()]
     assert logged == sorted(logged) and len(logged) == len(set(logged)) + 1  # eval + loss share step 12
+
+    def losses(workdir):
+        records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+        return {r["step"]: r["loss"] for r in records if "loss" in r}
+
+    assert list(losses(resumed)) == [3, 6, 9, 12]
+    np.testing.assert_allclose(list(losses(resumed).values()), list(losses(straight).values()), rtol=1e-5)
 
 
 def test_corrupt_or_missing_checkpoint_is_named(tmp_path, micro_world, capsys):
