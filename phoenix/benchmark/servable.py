@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from phoenix.config import PhoenixConfig, save_config
-from phoenix.data.dataset import SPLITS, ImpressionLog, impressions_table, write_metadata, write_table
+from phoenix.data.dataset import SPLITS, ImpressionLog, impressions_table, posts_table, write_metadata, write_table
 from phoenix.data.interactions import InteractionLog
-from phoenix.data.log_import import posts_seen
 from phoenix.data.protocol import NextItemSplit
 from phoenix.model.ranker import PhoenixRanker
 from phoenix.workdir import best_manager, save_checkpoint, write_run_data_dir
@@ -57,7 +56,7 @@ def write_servable_workdir(
     for index, name in enumerate(SPLITS):
         rows = np.flatnonzero(impressions.split == index)
         write_table(impressions_table(impressions, rows), dataset / "impressions" / f"{name}.parquet")
-    write_table(posts_seen(impressions), dataset / "posts.parquet")
+    write_table(posts_table(impressions), dataset / "posts.parquet")
     n = len(log)
     write_metadata(dataset, {
         "source": "benchmark-logs", "files": [log.source], "actions": list(log.action_names),

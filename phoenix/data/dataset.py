@@ -139,6 +139,12 @@ def read_impressions(data_dir: str | Path, user_shard: tuple[int, int] = (0, 1))
     return ImpressionLog(actions=actions, **{k: v[order] for k, v in merged.items()})
 
 
+def posts_table(log: ImpressionLog) -> pa.Table:
+    """`posts.parquet` of a log without a posts file: every post, its author and its first impression."""
+    posts, first = np.unique(log.post_id, return_index=True)  # log rows are in time order
+    return pa.table({"post_id": posts, "author_id": log.author_id[first], "created_s": log.time_s[first]})
+
+
 def impressions_table(log: ImpressionLog, rows: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> pa.Table:
     """The dataset's impression columns of `rows` (one split), ready for `write_table`."""
     columns = {name: getattr(log, name)[rows] for name in ID_COLUMNS}

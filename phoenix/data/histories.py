@@ -10,21 +10,41 @@ in it, and it is what `UserHistories.rows` gives for that time.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 
-from phoenix.data.dataset import SPLITS, ImpressionLog
+from phoenix.data.dataset import SPLITS, ImpressionLog, column, read_impressions, read_metadata, read_parquet
 from phoenix.data.packing import user_event_groups
 
 
 class UserHistories:
-    """Each user's impressions and engagements in time order (rows of the log), grouped once."""
+    """Each user's impressions, engagements and follows, grouped once (rows of the log, in time order)."""
 
-    def __init__(self, log: ImpressionLog):
-        self.log = log
+    def __init__(self, log: ImpressionLog, end_time_s: int, follows: tuple[np.ndarray, np.ndarray] | None = None):
+        self.log, self.end_time_s = log, end_time_s
         self._shown = dict(user_event_groups(log, np.arange(log.user_id.size)))
         engaged = log.labels.any(axis=1)
         self._engaged = {user: rows[engaged[rows]] for user, rows in self._shown.items()}
+        users, authors = follows if follows is not None else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        order = np.argsort(users, kind="stable")
+        self._follow_users, self._follow_authors = users[order], authors[order]  # [F] sorted by user
+
+    @classmethod
+    def load(cls, data_dir: str | Path) -> UserHistories:
+        """A dataset's impressions, its end time and its follow graph (when it has one)."""
+        data_dir = Path(data_dir)
+        follows_path = data_dir / "follows.parquet"
+        follows = None
+        if follows_path.is_file():
+            table = read_parquet(follows_path, ["user_id", "author_id"])
+            follows = (column(table, "user_id", follows_path), column(table, "author_id", follows_path))
+        return cls(read_impressions(data_dir), int(read_metadata(data_dir)["end_time_s"]), follows)
+
+    def following(self, user_id: int) -> frozenset[int]:
+        start, end = np.searchsorted(self._follow_users, [user_id, user_id + 1])
+        return frozenset(self._follow_authors[start:end].tolist())
 
     def _before(self, rows: np.ndarray, before_s: int | None) -> np.ndarray:
         return rows if before_s is None else rows[self.log.time_s[rows] < before_s]

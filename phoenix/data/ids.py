@@ -78,16 +78,12 @@ def encode_ids(values: pa.Array | np.ndarray | list, field: str) -> np.ndarray: 
     kind = values.type
     if pa.types.is_integer(kind):
         ints = values.to_numpy(zero_copy_only=False)
-        if ints.dtype == np.uint64 and ints.size and ints.max() >= 1 << 63:
-            big = ints >= 1 << 63
-            out = ints.astype(np.int64, copy=True)
-            out[big] = fingerprint_strings(pc.cast(pa.array(ints[big]), pa.string()))
-            return out
-        ints = ints.astype(np.int64)
-        out = ints.copy()
-        special = ints < 1  # 0 is padding and negatives are not ids: they go by their text
-        if special.any():
-            out[special] = fingerprint_strings(pc.cast(pa.array(ints[special]), pa.string()))
+        by_text = ints < 1  # 0 is padding and negatives are not ids; nor is a uint64 past int64
+        if ints.dtype == np.uint64:
+            by_text |= ints >= np.uint64(1 << 63)
+        out = np.where(by_text, 0, ints).astype(np.int64)
+        if by_text.any():
+            out[by_text] = fingerprint_strings(pc.cast(pa.array(ints[by_text]), pa.string()))
         return out
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         out = fingerprint_strings(values)

@@ -17,7 +17,6 @@ directory.
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,14 @@ import pyarrow as pa
 
 from phoenix.config import ImportConfig
 from phoenix.data import log_columns
-from phoenix.data.dataset import SPLITS, ImpressionLog, impressions_table, write_metadata, write_table
+from phoenix.data.dataset import (
+    SPLITS,
+    ImpressionLog,
+    impressions_table,
+    posts_table,
+    write_metadata,
+    write_table,
+)
 from phoenix.data.log_side_files import read_follows, read_posts
 from phoenix.data.log_sources import LogFileError, file_columns, read_batches, resolve_files
 
@@ -195,7 +201,6 @@ def _duplicates(col: _Collector, problems: Problems) -> np.ndarray:
 
 def import_log(source, out_dir: str | Path, config: ImportConfig) -> dict:
     """Validate, order and split a log into `out_dir`; returns the dataset's metadata."""
-    start = time.perf_counter()
     files = resolve_files(source, config.format)
     header = file_columns(*files[0])
     roles, actions = column_roles(config, header, files[0][0])
@@ -220,7 +225,7 @@ def import_log(source, out_dir: str | Path, config: ImportConfig) -> dict:
     if not keep.all() and not config.skip_malformed:
         raise LogFileError(f"{problems.summary()}; pass --skip-malformed to keep only the first of each")
     log, split_ms, surfaces = _ordered_log(col, time_ms, keep, actions, config)
-    return _write(log, out_dir, files, roles, surfaces, split_ms, problems, config, start)
+    return _write(log, out_dir, files, roles, surfaces, split_ms, problems, config)
 
 
 def _ordered_log(col: _Collector, time_ms: np.ndarray, keep: np.ndarray, actions: list[str], config: ImportConfig):
@@ -259,7 +264,7 @@ def _ordered_log(col: _Collector, time_ms: np.ndarray, keep: np.ndarray, actions
     return log, cuts, surfaces
 
 
-def _write(log: ImpressionLog, out_dir, files, roles, surfaces, split_ms, problems, config, start) -> dict:
+def _write(log: ImpressionLog, out_dir, files, roles, surfaces, split_ms, problems, config) -> dict:
     out = Path(out_dir)
     posts, authorless = None, 0
     if config.posts_file:
@@ -271,7 +276,7 @@ def _write(log: ImpressionLog, out_dir, files, roles, surfaces, split_ms, proble
     for index, split in enumerate(SPLITS):
         rows = np.flatnonzero(log.split == index)
         write_table(impressions_table(log, rows), out / "impressions" / f"{split}.parquet", ROW_GROUP)
-    write_table(posts.table() if posts is not None else posts_seen(log), out / "posts.parquet")
+    write_table(posts.table() if posts is not None else posts_table(log), out / "posts.parquet")
     if config.follows_file:
         write_table(read_follows(config.follows_file), out / "follows.parquet")
     positives = {s: {a: int(log.labels[log.split == i, k].sum()) for k, a in enumerate(log.actions)}
@@ -279,7 +284,7 @@ def _write(log: ImpressionLog, out_dir, files, roles, surfaces, split_ms, proble
     meta = {
         "source": "import",
         "files": [str(p.absolute()) for p, _ in files],
-        "columns": sorted(["request_id"] if log.request_id is not None else []),
+        "columns": ["request_id"] if log.request_id is not None else [],
         "roles": roles,
         "actions": list(log.actions),
         "surfaces": surfaces,
@@ -294,13 +299,7 @@ def _write(log: ImpressionLog, out_dir, files, roles, surfaces, split_ms, proble
         "malformed": {"rows": problems.rows, "dropped": problems.rows if config.skip_malformed else 0,
                       "counts": problems.counts, "first": problems.examples},
         "import_config": dataclasses.asdict(config),
-        "import_seconds": round(time.perf_counter() - start, 1),
     }
     write_metadata(out, meta)
     return meta
 
-
-def posts_seen(log: ImpressionLog) -> pa.Table:
-    """Without a posts file, the corpus is every post of the log: its author and first impression."""
-    posts, first = np.unique(log.post_id, return_index=True)  # log rows are in time order
-    return pa.table({"post_id": posts, "author_id": log.author_id[first], "created_s": log.time_s[first]})

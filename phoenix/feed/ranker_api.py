@@ -17,14 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyarrow.parquet as pq
-
 from candidate_pipeline.in_network import InNetworkPostStore
 from candidate_pipeline.pipeline import CandidatePipeline
 from candidate_pipeline.types import Candidate, HistoryItem, Query, candidate_from_dict, query_from_dict
 from phoenix.config import PipelineConfig
-from phoenix.data.dataset import read_impressions, read_metadata
 from phoenix.data.histories import UserHistories
 from phoenix.data.ids import encode_id
 from phoenix.feed.build import build_pipeline
@@ -74,7 +70,6 @@ class Ranker:
         self.config = config
         self.workdir = workdir
         self._histories: UserHistories | None = None
-        self._follows: dict | None = None
 
     @classmethod
     def load(
@@ -105,23 +100,17 @@ class Ranker:
         then (so it is not served again), and the accounts they follow."""
         if self.workdir is None:
             raise ValueError("Ranker.user: this ranker was not loaded from a workdir")
-        data_dir = read_run_data_dir(self.workdir)
-        if self._histories is None:
-            self._histories = UserHistories(read_impressions(data_dir))
-            follows = data_dir / "follows.parquet"
-            self._follows = pq.read_table(follows).to_pydict() if follows.is_file() else None
-        model_id = encode_id(user_id, "user_id")
-        at_s = int(read_metadata(data_dir)["end_time_s"]) if at_s is None else at_s
+        if self._histories is None:  # read once, on the first call
+            self._histories = UserHistories.load(read_run_data_dir(self.workdir))
         histories, log = self._histories, self._histories.log
+        model_id = encode_id(user_id, "user_id")
+        at_s = histories.end_time_s if at_s is None else at_s
         rows = histories.rows(model_id, at_s, self.service.config.history_len)
         history = [HistoryItem(int(log.post_id[r]), int(log.author_id[r]), histories.actions(r), int(log.surface[r]))
                    for r in rows]
-        following = frozenset()
-        if self._follows is not None:
-            users = np.asarray(self._follows["user_id"])
-            following = frozenset(np.asarray(self._follows["author_id"])[users == model_id].tolist())
         seen = log.post_id[histories.shown(model_id, at_s)]
-        return Query(model_id, at_s, history, following=following, seen_post_ids=frozenset(seen.tolist()))
+        return Query(model_id, at_s, history, following=histories.following(model_id),
+                     seen_post_ids=frozenset(seen.tolist()))
 
     def _check_actions(self, query: Query) -> None:
         known = set(self.service.config.actions)

@@ -55,6 +55,7 @@ def test_rerunning_an_import_writes_the_same_directory(tmp_path):
     for split in SPLITS:
         a = pq.read_table(tmp_path / "a" / "impressions" / f"{split}.parquet")
         assert a.equals(pq.read_table(tmp_path / "b" / "impressions" / f"{split}.parquet"))
+    assert (tmp_path / "a" / "dataset.json").read_text() == (tmp_path / "b" / "dataset.json").read_text()
     assert not list((tmp_path / "a").rglob("*.tmp"))
 
 
