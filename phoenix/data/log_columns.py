@@ -76,17 +76,17 @@ def times(array: pa.Array, column: str, unit: str) -> tuple[np.ndarray, np.ndarr
         raise TypeError(f"column {column!r}: times must be integers, timestamps or ISO 8601 text, got {array.type}")
     text = pc.utf8_trim_whitespace(array)
     integer = pc.fill_null(pc.match_substring_regex(text, _INTEGER), False).to_numpy(zero_copy_only=False)
+    integer &= unit != "iso"  # with time_unit "iso", digits are not a time
     values, in_ms = np.zeros(n, np.int64), np.zeros(n, bool)
-    if unit != "iso" and integer.any():
+    if integer.any():
         values[integer] = pc.cast(pc.filter(text, pa.array(integer)), pa.int64()).to_numpy()
-    iso = ~integer & ~bad if unit != "iso" else ~bad
-    iso &= pc.fill_null(pc.match_substring_regex(text, _ISO), False).to_numpy(zero_copy_only=False)
+    iso = ~integer & ~bad & pc.fill_null(pc.match_substring_regex(text, _ISO), False).to_numpy(zero_copy_only=False)
     if iso.any():
         ms, ok = _iso_ms(pc.filter(text, pa.array(iso)))
         rows = np.flatnonzero(iso)
         values[rows[ok]], in_ms[rows[ok]] = ms[ok], True
         iso[rows[~ok]] = False
-    bad |= ~(iso | (integer if unit != "iso" else False))
+    bad |= ~(iso | integer)
     return values, in_ms, bad
 
 
