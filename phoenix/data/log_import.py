@@ -215,8 +215,9 @@ def import_log(source, out_dir: str | Path, config: ImportConfig) -> dict:
             col.add(batch, problems, config.skip_malformed)
     if bad_lines:
         problems.add(bad_lines[0][1], [w for w, _ in bad_lines], len(bad_lines))
-    if col.rows == 0 and not bad_lines:
-        raise LogFileError(f"{files[0][0]}: the log has no rows")
+    if col.rows == 0:
+        malformed = f" that can be read ({problems.summary()})" if bad_lines else ""
+        raise LogFileError(f"{files[0][0]}: the log has no rows{malformed}")
     if problems.rows and not config.skip_malformed:
         raise LogFileError(f"malformed rows: {problems.summary()}; fix them, or pass --skip-malformed to drop "
                            "them (they stay counted in dataset.json)")
@@ -224,7 +225,10 @@ def import_log(source, out_dir: str | Path, config: ImportConfig) -> dict:
     keep = _duplicates(col, problems)
     if not keep.all() and not config.skip_malformed:
         raise LogFileError(f"{problems.summary()}; pass --skip-malformed to keep only the first of each")
-    log, split_ms, surfaces = _ordered_log(col, time_ms, keep, actions, config)
+    try:
+        log, split_ms, surfaces = _ordered_log(col, time_ms, keep, actions, config)
+    except LogFileError as err:
+        raise LogFileError(f"{files[0][0] if len(files) == 1 else source}: {err}") from err
     return _write(log, out_dir, files, roles, surfaces, split_ms, problems, config)
 
 

@@ -103,8 +103,10 @@ def _pin_job(out_dir: Path, job: dict) -> None:
 
 def _parts(
     file_index: int, path: Path, parquet: pq.ParquetFile, rows_per_part: int
-) -> Iterator[tuple[str, str, pa.Table]]:
-    """(part name, where, requests) for every part of one file, in order, one part in memory at a time."""
+) -> Iterator[tuple[str, str, int, pa.Table]]:
+    """(part name, source, its first file row, requests) for every part of one file, in order, one part in
+    memory at a time."""
+    group_start = 0
     for group in range(parquet.num_row_groups):
         first = 0
         batches = parquet.iter_batches(batch_size=rows_per_part, row_groups=[group])
@@ -116,8 +118,9 @@ def _parts(
             if batch is None:
                 break
             name = f"part-{file_index:05d}-{group:05d}-{first:09d}.parquet"
-            yield name, f"row group {group}, rows {first}-{first + batch.num_rows - 1}", pa.Table.from_batches([batch])
+            yield name, f"{path} (row group {group})", group_start + first, pa.Table.from_batches([batch])
             first += batch.num_rows
+        group_start += parquet.metadata.row_group(group).num_rows
 
 
 class BatchScorer:
@@ -187,18 +190,19 @@ def score_files(
     manifest = {"parts": {}, "requests": 0, "candidates": 0, "truncated_histories": 0, "skipped_parts": 0}
     bar = tqdm(total=total_rows, unit="req", disable=not progress, desc="scoring")
     for file_index, path, parquet in mine:
-        for name, where, table in _parts(file_index, path, parquet, rows_per_part):
+        for name, source, first_row, table in _parts(file_index, path, parquet, rows_per_part):
             target = out_dir / name
             if target.exists():
                 manifest["skipped_parts"] += 1
                 meta = pq.read_metadata(target)
                 rows, truncated = meta.num_rows, int(meta.metadata[b"truncated_histories"])
             else:
-                decoded = decode_requests(table, job.config, f"{path}, {where}")
+                decoded = decode_requests(table, job.config, source, first_row)
                 try:
                     result = job.score_requests(decoded.request, decoded.candidate_count)
-                except ValueError as err:  # the model's own checks (surfaces in range, ...): say where
-                    raise RequestFileError(f"{path}, {where}: {err}") from err
+                except ValueError as err:  # the model's own checks: say which rows
+                    last = first_row + table.num_rows - 1
+                    raise RequestFileError(f"{source}, rows {first_row}-{last}: {err}") from err
                 truncated = decoded.truncated_histories
                 result = result.replace_schema_metadata({"truncated_histories": str(truncated)})
                 _write_atomically(target, lambda tmp, result=result: pq.write_table(result, tmp))

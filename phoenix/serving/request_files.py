@@ -11,7 +11,8 @@ One row per user request:
     candidate_author_id  list<int64|string>   same length as candidate_post_id
     candidate_surface    list<int>            optional (default 0), same length
 
-Every check names the file, the column and, for content errors, the row.
+Every check names the file and the column and, for content errors, the file's row
+(and its row group).
 Decoding works on whole Arrow columns (no Python loop per candidate), so it
 keeps up with the model.
 """
@@ -108,16 +109,45 @@ class DecodedRequests:
     truncated_histories: int  # users whose history was cut to the most recent history_len items
 
 
-def _padded(column: pa.Array, width: int | None, where: str, ids: bool = True) -> tuple[np.ndarray, np.ndarray]:
+@dataclasses.dataclass(frozen=True)
+class _Where:
+    """Where a part of a request file starts, so an error can name the file's own row."""
+
+    source: str  # the file, and the row group when there is one
+    first_row: int  # the file row of the part's row 0
+
+    def fail(self, row: int | np.integer, column: str, what: str) -> RequestFileError:
+        return RequestFileError(f"{self.source}, row {self.first_row + int(row)}, column {column!r}: {what}")
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _check_ids(values: pa.Array, row_of: np.ndarray, column: str, where: _Where) -> np.ndarray:
+    """Raw ids (one per `row_of` entry) -> model ids; a null or empty id is an error naming its row."""
+    if values.null_count:
+        raise where.fail(row_of[_first(values.is_null().to_numpy(zero_copy_only=False))], column, "null id")
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        empty = pc.equal(pc.utf8_length(values), 0).to_numpy(zero_copy_only=False)
+        if empty.any():
+            raise where.fail(row_of[_first(empty)], column, "empty id")
+    return encode_ids(values, column)
+
+
+def _padded(column: pa.Array, name: str, width: int | None, where: _Where) -> tuple[np.ndarray, np.ndarray]:
     """A list column as a right-padded [N, width] int64 array (keeping the last `width` items) and lengths."""
     if column.null_count:
-        row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
-        raise RequestFileError(f"{where}: column is null in row {row}")
-    lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False).astype(np.int64)
+        raise where.fail(_first(column.is_null().to_numpy(zero_copy_only=False)), name, "null instead of a list")
+    lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False).astype(np.int64)  # [N]
+    row_of = np.repeat(np.arange(len(lengths)), lengths)  # [total] request of each item
     values = column.flatten()
-    if values.null_count:
-        raise RequestFileError(f"{where}: a list holds a null id")
-    values = encode_ids(values, where) if ids else values.to_numpy(zero_copy_only=False)
+    if name in ID_LISTS:
+        values = _check_ids(values, row_of, name, where)
+    else:  # surfaces: an index into the model's surface table
+        if values.null_count:
+            raise where.fail(row_of[_first(values.is_null().to_numpy(zero_copy_only=False))], name, "null surface")
+        values = values.to_numpy(zero_copy_only=False)
     values = values.astype(np.int64)
     width = int(lengths.max(initial=0)) if width is None else width
     kept = np.minimum(lengths, width)
@@ -129,35 +159,38 @@ def _padded(column: pa.Array, width: int | None, where: str, ids: bool = True) -
     return out, lengths
 
 
-def decode_requests(table: pa.Table, config: ModelConfig, where: str) -> DecodedRequests:
-    """Arrow rows -> one RequestBatch; `where` (file and first row) prefixes every error."""
+def decode_requests(table: pa.Table, config: ModelConfig, source: str, first_row: int = 0) -> DecodedRequests:
+    """Arrow rows -> one RequestBatch. Errors name `source` (the file), the file row (`first_row` + the
+    table's row) and the column."""
+    where = _Where(source, first_row)
     n, h_max = table.num_rows, config.history_len
     column = {name: table.column(name).combine_chunks() for name in table.column_names}
-    user = column["user_id"]
-    if user.null_count:
-        raise RequestFileError(f"{where}: column 'user_id' is null in some row")
-    history_post, history_len = _padded(column["history_post_id"], h_max, f"{where}, column 'history_post_id'")
-    candidate_post, candidate_len = _padded(column["candidate_post_id"], None, f"{where}, column 'candidate_post_id'")
+    user = _check_ids(column["user_id"], np.arange(n), "user_id", where)
+    history_post, history_len = _padded(column["history_post_id"], "history_post_id", h_max, where)
+    candidate_post, candidate_len = _padded(column["candidate_post_id"], "candidate_post_id", None, where)
     c_max = candidate_post.shape[1]
     if (candidate_len == 0).any():
-        row = int(np.flatnonzero(candidate_len == 0)[0])
-        raise RequestFileError(f"{where}: column 'candidate_post_id' is empty in row {row}")
+        raise where.fail(_first(candidate_len == 0), "candidate_post_id", "no candidates")
 
     def matching(name: str, width: int, lengths: np.ndarray) -> np.ndarray:
         if name not in column:
             return np.zeros((n, width), np.int64)
-        values, got = _padded(column[name], width, f"{where}, column {name!r}", ids=name in ID_LISTS)
+        values, got = _padded(column[name], name, width, where)
         if not np.array_equal(got, lengths):
-            row = int(np.flatnonzero(got != lengths)[0])
-            raise RequestFileError(
-                f"{where}: column {name!r} has {got[row]} items in row {row}, expected {lengths[row]}"
-            )
+            row = _first(got != lengths)
+            raise where.fail(row, name, f"{got[row]} items, expected {lengths[row]}")
+        if name in OPTIONAL_LISTS:
+            flat = column[name].flatten().to_numpy(zero_copy_only=False)
+            bad = (flat < 0) | (flat >= config.num_surfaces)
+            if bad.any():
+                row = np.repeat(np.arange(n), got)[_first(bad)]
+                raise where.fail(row, name, f"surface {flat[bad][0]} outside [0, {config.num_surfaces})")
         return values
 
     actions = _action_multi_hot(column["history_actions"], history_len, config, where)
     return DecodedRequests(
         request=RequestBatch(
-            user_id=encode_ids(user, f"{where}, column 'user_id'"),
+            user_id=user,
             history_post_id=history_post,
             history_author_id=matching("history_author_id", h_max, history_len),
             history_actions=actions,
@@ -172,25 +205,29 @@ def decode_requests(table: pa.Table, config: ModelConfig, where: str) -> Decoded
     )
 
 
-def _action_multi_hot(column: pa.Array, history_len: np.ndarray, config: ModelConfig, where: str) -> np.ndarray:
+def _action_multi_hot(column: pa.Array, history_len: np.ndarray, config: ModelConfig, where: _Where) -> np.ndarray:
     """list<list<string>> action names -> [N, H, A] int8 multi-hot, most recent H items kept."""
-    where = f"{where}, column 'history_actions'"
+    name = "history_actions"
     if column.null_count:
-        raise RequestFileError(f"{where}: null in some row")
+        raise where.fail(_first(column.is_null().to_numpy(zero_copy_only=False)), name, "null instead of a list")
     per_item = pc.list_value_length(column).to_numpy(zero_copy_only=False).astype(np.int64)
     if not np.array_equal(per_item, history_len):
-        row = int(np.flatnonzero(per_item != history_len)[0])
-        raise RequestFileError(f"{where}: {per_item[row]} items in row {row}, expected {history_len[row]}")
+        row = _first(per_item != history_len)
+        raise where.fail(row, name, f"{per_item[row]} items, expected {history_len[row]}")
     items = column.flatten()  # one list of names per history item
+    row_of_item = np.repeat(np.arange(len(history_len)), history_len)  # [items]
+    if items.null_count:
+        raise where.fail(row_of_item[_first(items.is_null().to_numpy(zero_copy_only=False))], name,
+                         "null instead of a list of action names")
     names = items.flatten()
+    item_of_name = pc.list_parent_indices(items).to_numpy(zero_copy_only=False)  # flat history item
     index = pc.index_in(names, value_set=pa.array(config.actions)).to_numpy(zero_copy_only=False)
     unknown = np.isnan(index) if index.dtype.kind == "f" else np.zeros(len(names), bool)
-    if unknown.any() or names.null_count:
-        bad = repr(names[int(np.flatnonzero(unknown)[0])].as_py()) if unknown.any() else "null"
-        raise RequestFileError(f"{where}: unknown action {bad} (heads: {', '.join(config.actions)})")
+    if unknown.any():
+        bad = names[_first(unknown)].as_py()
+        raise where.fail(row_of_item[item_of_name[_first(unknown)]], name,
+                         f"unknown action {bad!r} (heads: {', '.join(config.actions)})")
     index = np.nan_to_num(index).astype(np.int64)
-    item_of_name = pc.list_parent_indices(items).to_numpy(zero_copy_only=False)  # flat history item
-    row_of_item = np.repeat(np.arange(len(history_len)), history_len)
     first_item = np.concatenate([[0], np.cumsum(history_len)[:-1]])
     h_max = config.history_len
     row = row_of_item[item_of_name]  # request of each name

@@ -196,3 +196,17 @@ def test_a_mapping_file_names_the_columns_and_flags_override_it(tmp_path, capsys
     write(tmp_path / "bad.toml", '[import]\nuser = "viewer"\n')
     assert main(["import", str(path), "--out", str(tmp_path / "ds2"), "--mapping", str(tmp_path / "bad.toml")]) == 2
     assert "bad.toml: import.user: unknown key" in capsys.readouterr().err
+
+
+def test_lines_after_a_line_with_the_wrong_field_count_keep_their_own_line_numbers(tmp_path):
+    text = HEADER + "a,1,10,1,0\na,2,extra,20,1,0\nb,3,30,1,0\nb,4,40,7,0\n"
+    with pytest.raises(LogFileError) as err:
+        import_log(write(tmp_path / "log.csv", text), tmp_path / "ds", import_config())
+    assert f"{tmp_path / 'log.csv'}:3: 6 fields where the header has 5" in str(err.value)
+    assert f"{tmp_path / 'log.csv'}:5: like: a label that is not 0/1" in str(err.value)  # not :4
+
+
+def test_a_log_whose_every_line_is_malformed_fails_naming_the_file(tmp_path):
+    path = write(tmp_path / "log.csv", HEADER + "a,1\nb,2,3\n")
+    with pytest.raises(LogFileError, match=r"log.csv: the log has no rows that can be read \(2 row"):
+        import_log(path, tmp_path / "ds", import_config(skip_malformed=True))

@@ -171,7 +171,8 @@ def test_content_errors_name_file_row_group_and_column(trained_workdir, tmp_path
     rows = random_requests(np.random.default_rng(3), config.model.actions, 40, first_user=1)
     rows[33]["candidate_surface"] = [99] * len(rows[33]["candidate_post_id"])
     pq.write_table(requests_table(rows), tmp_path / "surfaces.parquet", row_group_size=16)
-    with pytest.raises(RequestFileError, match=r"surfaces.parquet, row group 2, rows 0-7: candidate_surface"):
+    expected = r"surfaces.parquet \(row group 2\), row 33, column 'candidate_surface': surface 99"
+    with pytest.raises(RequestFileError, match=expected):
         score_files(trained_workdir, [tmp_path / "surfaces.parquet"], tmp_path / "out", progress=False)
 
     good = requests_table(random_requests(np.random.default_rng(4), config.model.actions, 300, first_user=1))

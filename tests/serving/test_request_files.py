@@ -1,5 +1,7 @@
 """Request files: decoding into model batches, and errors that name the file, column and row."""
 
+import re
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -54,19 +56,36 @@ def test_multi_hot_actions_of_one_item():
 
 
 @pytest.mark.parametrize(
-    "change, message",
+    "change, column, message",
     [
-        (lambda r: r.update(history_author_id=[9]), "column 'history_author_id' has 1 items in row 0"),
-        (lambda r: r.update(candidate_post_id=[], candidate_author_id=[]), "'candidate_post_id' is empty in row 0"),
-        (lambda r: r.update(history_actions=[["teleport"], []]), "unknown action 'teleport'"),
-        (lambda r: r.update(history_actions=[[]]), "column 'history_actions': 1 items in row 0, expected 2"),
+        (lambda r: r.update(history_author_id=[9]), "history_author_id", "1 items, expected 2"),
+        (lambda r: r.update(candidate_post_id=[], candidate_author_id=[]), "candidate_post_id", "no candidates"),
+        (lambda r: r.update(history_actions=[["teleport"], []]), "history_actions", "unknown action 'teleport'"),
+        (lambda r: r.update(history_actions=[[]]), "history_actions", "1 items, expected 2"),
+        (lambda r: r.update(history_actions=[None, []]), "history_actions", "null instead of a list of action"),
+        (lambda r: r.update(history_actions=None), "history_actions", "null instead of a list"),
+        (lambda r: r.update(history_post_id=[9, None]), "history_post_id", "null id"),
+        (lambda r: r.update(candidate_author_id=None), "candidate_author_id", "null instead of a list"),
+        (lambda r: r.update(user_id=None), "user_id", "null id"),
+        (lambda r: r.update(candidate_surface=[99]), "candidate_surface", "surface 99 outside [0, "),
+        (lambda r: r.update(history_surface=[0, -1]), "history_surface", "surface -1 outside [0, "),
+        (lambda r: r.update(history_surface=[0, None]), "history_surface", "null surface"),
     ],
 )
-def test_content_errors_name_where_and_column(change, message):
-    row = request(1, [(9, 9), (8, 8)], [(1, 1)])
-    change(row)
-    with pytest.raises(RequestFileError, match=message.replace("(", r"\(")):
-        decode_requests(requests_table([row]), SMALL_MODEL, "file.parquet, rows 0-0")
+def test_content_errors_name_the_file_row_and_column(change, column, message):
+    rows = [request(u, [(9, 9), (8, 8)], [(1, 1)]) for u in (1, 2, 3)]
+    change(rows[2])
+    expected = f"f.parquet (row group 4), row 102, column '{column}': {message}"
+    with pytest.raises(RequestFileError, match="^" + re.escape(expected)):
+        decode_requests(requests_table(rows), SMALL_MODEL, "f.parquet (row group 4)", first_row=100)
+
+
+def test_an_empty_string_id_is_an_error_naming_its_row():
+    schema = pa.schema([pa.field("user_id", pa.string()) if f.name == "user_id" else f for f in REQUEST_SCHEMA])
+    rows = [dict(request(u, [(9, 9)], [(1, 1)]), user_id=u, history_surface=[0], candidate_surface=[0])
+            for u in ("a", "b", "")]
+    with pytest.raises(RequestFileError, match=r"^f, row 2, column 'user_id': empty id"):
+        decode_requests(pa.Table.from_pylist(rows, schema=schema), SMALL_MODEL, "f")
 
 
 def test_schema_errors_name_the_file_and_column(tmp_path):
