@@ -12,9 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from candidate_pipeline.stages import QueryHydrator, SideEffect
-from candidate_pipeline.types import Candidate, Query
-
-SESSION_OPTION = "session_id"
+from candidate_pipeline.types import SESSION_OPTION, Candidate, Query
 
 
 class SessionStore:
@@ -40,7 +38,7 @@ class ServedPostsHydrator(QueryHydrator):
     def hydrate(self, query: Query) -> None:
         session = query.options.get(SESSION_OPTION)
         if session is not None:
-            query.served_post_ids = query.served_post_ids | self.store.served(str(session))
+            query.served_post_ids = query.served_post_ids | self.store.served(session)
 
 
 class RecordServedPosts(SideEffect):
@@ -52,4 +50,4 @@ class RecordServedPosts(SideEffect):
     def run(self, query: Query, selected: Sequence[Candidate]) -> None:
         session = query.options.get(SESSION_OPTION)
         if session is not None:
-            self.store.record(str(session), [c.post_id for c in selected])
+            self.store.record(session, [c.post_id for c in selected])

@@ -80,6 +80,9 @@ class Candidate:
         return None if self.created_s is None else now_s - self.created_s
 
 
+SESSION_OPTION = "session_id"  # the one request option: a session remembers what it was served
+
+
 def _check_id(value: Any, field: str, optional: bool = False) -> int | None:
     """A raw id (an integer or a string, as in the log the model was trained on) -> its model id."""
     if value is None and optional:
@@ -141,6 +144,11 @@ def query_from_dict(data: dict) -> Query:
     options = data.get("options", {})
     if not isinstance(options, dict):
         raise ValueError(f"user.options: expected an object, got {options!r}")
+    unknown = sorted(set(options) - {SESSION_OPTION})
+    if unknown:
+        raise ValueError(f"user.options: unknown option(s) {', '.join(map(str, unknown))} (known: {SESSION_OPTION})")
+    if SESSION_OPTION in options and not isinstance(options[SESSION_OPTION], str | None):
+        raise ValueError(f"user.options.{SESSION_OPTION}: expected a string, got {options[SESSION_OPTION]!r}")
     keywords = data.get("muted_keywords", [])
     if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
         raise ValueError("user.muted_keywords: expected a list of strings")

@@ -62,15 +62,18 @@ class DamagedCheckpoint(CheckpointError):
 # which head is which, how ids hash to rows. Recorded with every save; a mismatch is refused.
 MEANING_FIELDS = ("actions", "num_hashes", "hash_seed", "user_buckets", "post_buckets", "author_buckets",
                   "num_surfaces", "user_ids", "author_ids", "sequence_match")
+# And those that give them their shapes: a mismatch is named before orbax reports a shape.
+SHAPE_FIELDS = ("embedding_dim", "model_dim", "num_layers", "num_q_heads", "num_kv_heads", "head_dim",
+                "ffn_widening", "table_row_multiple")
 
 
 def model_meaning(model: nnx.Module) -> dict | None:
-    """The MEANING_FIELDS of a ranker's config (None for models without a ranker config)."""
+    """The MEANING_FIELDS and SHAPE_FIELDS of a ranker's config (None for models without a ranker config)."""
     config = getattr(model, "config", None)
     if not isinstance(config, ModelConfig):
         return None
     return {f: list(v) if isinstance(v, tuple) else v for f, v in
-            ((f, getattr(config, f)) for f in MEANING_FIELDS)}
+            ((f, getattr(config, f)) for f in (*MEANING_FIELDS, *SHAPE_FIELDS))}
 
 
 def verify_step(step_dir: Path) -> None:
@@ -124,6 +127,8 @@ def save_checkpoint(
     }
     if optimizer is not None:
         items["optimizer"] = ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(optimizer)))
+    if step in manager.all_steps():  # written by a killed run of this job, which the rerun is replaying
+        manager.delete(step)
     manager.save(step, args=ocp.args.Composite(**items), force=True)
     manager.wait_until_finished()
     sync_processes(f"phoenix-checkpoint-{step}")  # every process's shards are on disk
@@ -163,11 +168,12 @@ def _restore_items(
     verify_step(path)
     recorded = progress.get("model")
     if meaning is not None and recorded is not None:
-        for field in MEANING_FIELDS:
+        for field in (*MEANING_FIELDS, *SHAPE_FIELDS):
             if recorded.get(field) != meaning.get(field):
                 raise CheckpointError(
                     f"{path}: trained with model.{field} = {recorded.get(field)!r}, but the config says "
-                    f"{meaning.get(field)!r}; its arrays would mean something else (restore that config.toml)"
+                    f"{meaning.get(field)!r}; its arrays would not mean (or fit) what this config says "
+                    "(restore that config.toml)"
                 )
     try:
         restored = manager.restore(step, args=ocp.args.Composite(**arrays))

@@ -102,6 +102,7 @@ def test_a_step_without_its_checksums_is_not_trusted(workdir_copy):
     ("actions", lambda m: {"actions": list(reversed(m.actions))}),
     ("hash_seed", lambda m: {"hash_seed": m.hash_seed + 1}),
     ("post_buckets", lambda m: {"post_buckets": m.post_buckets - 2}),  # the same padded table size
+    ("model_dim", lambda m: {"model_dim": m.model_dim * 2}),  # named, not left to orbax's shape error
 ])
 def test_a_checkpoint_refuses_a_config_that_changes_what_its_arrays_mean(workdir_copy, field, change):
     config = load_workdir_config(workdir_copy)

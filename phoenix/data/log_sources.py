@@ -87,7 +87,7 @@ def file_columns(path: Path, kind: str) -> list[str]:
         except Exception as err:  # pyarrow raises several types for unreadable files
             raise LogFileError(f"{path}: not a readable Parquet file ({err})") from err
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # a byte-order mark is not a name
             header = next(csv.reader(handle, delimiter=DELIMITERS[kind]), None)
     except UnicodeDecodeError as err:
         raise LogFileError(f"{path}: not UTF-8 text ({err})") from err

@@ -122,6 +122,8 @@ class Ranker:
     def rank(self, user: Query | dict, candidates: Sequence[Candidate | dict] = ()) -> RankedFeed:
         query = user if isinstance(user, Query) else query_from_dict(user)
         self._check_actions(query)
+        if not isinstance(candidates, list | tuple):
+            raise ValueError(f"candidates: expected a list, got {type(candidates).__name__}")
         posts = [c if isinstance(c, Candidate) else candidate_from_dict(c, f"candidates[{i}]")
                  for i, c in enumerate(candidates)]
         result = self.pipeline.run(query, [copy.copy(c) for c in posts])  # the caller's objects stay untouched

@@ -49,10 +49,8 @@ REQUEST_SCHEMA = pa.schema([
 
 def requests_table(rows: list[dict]) -> pa.Table:
     """Request dicts (keys as in REQUEST_SCHEMA; surfaces optional) -> an Arrow table to write."""
-    filled = [
-        {"history_surface": [0] * len(r["history_post_id"]), "candidate_surface": [0] * len(r["candidate_post_id"])} | r
-        for r in rows
-    ]
+    leads = {"history_surface": "history_post_id", "candidate_surface": "candidate_post_id"}
+    filled = [r | {name: [0] * len(r[lead]) for name, lead in leads.items() if name not in r} for r in rows]
     return pa.Table.from_pylist(filled, schema=REQUEST_SCHEMA)
 
 
@@ -173,12 +171,13 @@ def decode_requests(table: pa.Table, config: ModelConfig, source: str, first_row
         raise where.fail(_first(candidate_len == 0), "candidate_post_id", "no candidates")
 
     def matching(name: str, width: int, lengths: np.ndarray) -> np.ndarray:
+        lead = "history_post_id" if name.startswith("history_") else "candidate_post_id"
         if name not in column:
             return np.zeros((n, width), np.int64)
         values, got = _padded(column[name], name, width, where)
         if not np.array_equal(got, lengths):
             row = _first(got != lengths)
-            raise where.fail(row, name, f"{got[row]} items, expected {lengths[row]}")
+            raise where.fail(row, name, f"{got[row]} items where {lead} has {lengths[row]}")
         if name in OPTIONAL_LISTS:
             flat = column[name].flatten().to_numpy(zero_copy_only=False)
             bad = (flat < 0) | (flat >= config.num_surfaces)
@@ -213,7 +212,7 @@ def _action_multi_hot(column: pa.Array, history_len: np.ndarray, config: ModelCo
     per_item = pc.list_value_length(column).to_numpy(zero_copy_only=False).astype(np.int64)
     if not np.array_equal(per_item, history_len):
         row = _first(per_item != history_len)
-        raise where.fail(row, name, f"{per_item[row]} items, expected {history_len[row]}")
+        raise where.fail(row, name, f"{per_item[row]} items where history_post_id has {history_len[row]}")
     items = column.flatten()  # one list of names per history item
     row_of_item = np.repeat(np.arange(len(history_len)), history_len)  # [items]
     if items.null_count:

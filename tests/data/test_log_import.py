@@ -210,3 +210,10 @@ def test_a_log_whose_every_line_is_malformed_fails_naming_the_file(tmp_path):
     path = write(tmp_path / "log.csv", HEADER + "a,1\nb,2,3\n")
     with pytest.raises(LogFileError, match=r"log.csv: the log has no rows that can be read \(2 row"):
         import_log(path, tmp_path / "ds", import_config(skip_malformed=True))
+
+
+def test_a_byte_order_mark_before_the_header_is_not_part_of_the_first_column_name(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + string_log().encode())
+    meta = import_log(path, tmp_path / "ds", import_config())
+    assert meta["roles"]["user_id"] == "user_id" and meta["counts"]["train"] == 48

@@ -122,3 +122,12 @@ def test_nothing_is_coerced_and_the_cli_says_which_field_in_one_line(ranker, tra
 def test_options_of_the_wrong_type_are_named(ranker):
     with pytest.raises(ValueError, match="user.options: expected an object"):
         ranker.rank(user_dict(options=[1]), [])
+    with pytest.raises(ValueError, match="user.options: unknown option.s. sesion_id"):  # a typo is not ignored
+        ranker.rank(user_dict(options={"sesion_id": "s1"}), [])
+    with pytest.raises(ValueError, match="user.options.session_id: expected a string, got 5"):  # 5 is not "5"
+        ranker.rank(user_dict(options={"session_id": 5}), [])
+
+
+def test_candidates_must_be_a_list(ranker):
+    with pytest.raises(ValueError, match="candidates: expected a list, got int"):
+        ranker.rank(user_dict(), 5)

@@ -58,10 +58,10 @@ def test_multi_hot_actions_of_one_item():
 @pytest.mark.parametrize(
     "change, column, message",
     [
-        (lambda r: r.update(history_author_id=[9]), "history_author_id", "1 items, expected 2"),
+        (lambda r: r.update(history_author_id=[9]), "history_author_id", "1 items where history_post_id has 2"),
         (lambda r: r.update(candidate_post_id=[], candidate_author_id=[]), "candidate_post_id", "no candidates"),
         (lambda r: r.update(history_actions=[["teleport"], []]), "history_actions", "unknown action 'teleport'"),
-        (lambda r: r.update(history_actions=[[]]), "history_actions", "1 items, expected 2"),
+        (lambda r: r.update(history_actions=[[]]), "history_actions", "1 items where history_post_id has 2"),
         (lambda r: r.update(history_actions=[None, []]), "history_actions", "null instead of a list of action"),
         (lambda r: r.update(history_actions=None), "history_actions", "null instead of a list"),
         (lambda r: r.update(history_post_id=[9, None]), "history_post_id", "null id"),

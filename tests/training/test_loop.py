@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 import time
 
 import jax.numpy as jnp
@@ -118,6 +119,18 @@ def test_a_workdir_keeps_the_best_step_for_serving_and_resumes_where_it_stopped(
     model = Counter()
     assert restore_params(tmp_path / "a", model) == 2
     assert float(model.value.value) == pytest.approx(2 * LR, rel=1e-4)
+
+
+def test_a_run_killed_between_saving_its_best_step_and_its_checkpoint_replays_that_step(tmp_path):
+    scores = [0.1, 0.2, 0.9, 0.3, 0.4, 0.5]
+    _fit(scores, workdir=tmp_path / "a", max_steps=3)
+    shutil.rmtree(tmp_path / "a" / "checkpoints" / "3")  # killed after best/ took step 3, before its checkpoint
+    assert best_manager(tmp_path / "a").latest_step() == 3
+    resumed, _, seen = _fit(scores[2:], workdir=tmp_path / "a")  # replays step 3, which is best again
+    assert seen == [3, 4, 5, 6] and resumed.best_step == 3
+    model = Counter()
+    assert restore_params(tmp_path / "a", model) == 3
+    assert float(model.value.value) == pytest.approx(3 * LR, rel=1e-4)
 
 
 def test_epochs_replay_their_plan_when_a_run_resumes_mid_epoch():
