@@ -41,6 +41,7 @@ from phoenix.data.checksums import ChecksumError, verify_checksums, write_checks
 from phoenix.data.dataset import METADATA_FILE, ImpressionLog, read_impressions, read_metadata
 from phoenix.data.world.generator import generate_world
 from phoenix.data.world.io import write_world
+from phoenix.model.calibration import CALIBRATION_FILE, load_calibration
 from phoenix.model.ranker import PhoenixRanker, build_ranker
 from phoenix.parallel.distributed import is_main_process, process_shard, sync_processes
 
@@ -283,7 +284,9 @@ def load_model(
     if compute_dtype is not None:
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, compute_dtype=compute_dtype))
     model = build_ranker(config.model)
-    return model, config, restore_params(workdir, model, step)
+    served = restore_params(workdir, model, step)
+    load_calibration(model, Path(workdir) / CALIBRATION_FILE, served)
+    return model, config, served
 
 
 def restore_params(directory: str | Path, model: nnx.Module, step: int | None = None) -> int:

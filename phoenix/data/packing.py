@@ -1,12 +1,21 @@
-"""Packed training examples: one forward pass trains many impressions of a user.
+"""Packed examples: a user's history and some of their impressions, each seen as its own request.
 
-A packed example is a user's engagement history (the last H engaged
-impressions before the window's last impression, oldest first) and up to C
-consecutive impressions of that user from one split, each a candidate with its
-own history cutoff: the number of history items that happened strictly before
-it. Because history attention is causal and a candidate sees only items before
-its cutoff, every candidate is scored exactly as if it had been its own
-request at the moment it was shown, so no label leaks into its own input.
+Every candidate sees exactly the history its own request would have had: the
+last H engagements of its user strictly before it (`history_len` H), oldest
+first, each history item encoded with the same context as in that request. An
+example holds one history and up to C candidates (`num_candidates`) that share
+it, each with a cutoff (how many of the history items it may see):
+
+* a user's impressions with at most H engagements before them share the
+  user's first engagements: each sees the prefix before it (the cutoff);
+* an impression with k > H engagements before it needs exactly engagements
+  k-H..k-1, which only the impressions with the same k share: the impressions
+  between two engagements form one example.
+
+Because history attention is causal and a candidate sees only items before its
+cutoff, no label leaks into its own input, and packed logits equal the logits
+of each candidate's own request (tested). Packing is vectorised over the whole
+log (no Python loop per user or window).
 """
 
 from __future__ import annotations
@@ -55,53 +64,65 @@ def half_overlapping_windows(n: int, window: int) -> list[tuple[int, int]]:
     return [(0, 0)] + [(start, window - step) for start in range(step, n - window + step, step)]
 
 
-def _windows(log: ImpressionLog, split: int, history_len: int, num_candidates: int):
-    """Yield (user id, history event rows, candidate event rows, cutoffs) per window."""
-    engaged = log.labels.any(axis=1)
-    for user, events in user_event_groups(log, np.arange(log.user_id.size)):  # events in time order
-        candidate_pos = np.flatnonzero(log.split[events] == split)
-        engaged_pos = np.flatnonzero(engaged[events])
-        for w in range(0, candidate_pos.size, num_candidates):
-            window = candidate_pos[w : w + num_candidates]
-            history_pos = engaged_pos[engaged_pos < window[-1]][-history_len:]
-            cutoff = np.searchsorted(history_pos, window, side="left")
-            yield user, events[history_pos], events[window], cutoff
-
-
 def pack_examples(log: ImpressionLog, split: str, history_len: int, num_candidates: int) -> PackedExamples:
-    """Pack every impression of `split` into examples of H history items and C candidates."""
+    """Pack every impression of `split` into examples of up to H history items and C candidates."""
     if split not in SPLITS:
         raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
-    windows = list(_windows(log, SPLITS.index(split), history_len, num_candidates))
-    n, h, c, a = len(windows), history_len, num_candidates, len(log.actions)
-    if n == 0:
+    h, c, n_actions = history_len, num_candidates, len(log.actions)
+    n = log.user_id.size
+    order = np.lexsort((np.arange(n), log.user_id))  # [n] by user, then log (time) order
+    user = log.user_id[order]
+    first_event = np.r_[True, user[1:] != user[:-1]]  # [n] a user's first event
+    user_index = np.cumsum(first_event) - 1  # [n]
+    engaged = log.labels[order].any(axis=1)  # [n]
+    before = np.cumsum(engaged) - engaged  # [n] engaged events earlier in this order (all users)
+    eng_start = before[first_event]  # [U] where each user's engagements start in `eng_rows`
+    eng_rows = order[engaged]  # [E] log rows of engagements, by user then time
+    k = before - eng_start[user_index]  # [n] the user's engagements strictly before each event
+
+    pos = np.flatnonzero(log.split[order] == SPLITS.index(split))  # [M] candidates, by user then time
+    if pos.size == 0:
         raise ValueError(f"split {split!r} has no impressions to pack")
+    key = np.maximum(k[pos], h)  # [M] candidates with one key share one history
+    new_group = np.r_[True, (user_index[pos][1:] != user_index[pos][:-1]) | (key[1:] != key[:-1])]
+    group_start = np.flatnonzero(new_group)
+    in_group = np.arange(pos.size) - np.repeat(group_start, np.diff(np.r_[group_start, pos.size]))  # [M]
+    new_example = in_group % c == 0
+    example = np.cumsum(new_example) - 1  # [M]
+    slot = in_group % c  # [M]
+    starts = np.flatnonzero(new_example)  # [N]
+    seen = np.maximum.reduceat(k[pos], starts)  # [N] history items of the example: its last candidate's
+    first = np.maximum(seen - h, 0)  # [N] the first of them (0 unless every candidate had k > H)
+    owner = user_index[pos[starts]]  # [N]
+
+    count = len(starts)
     arrays = {
-        "user_id": np.zeros(n, np.int64),
-        "history_post_id": np.zeros((n, h), np.int64),
-        "history_author_id": np.zeros((n, h), np.int64),
-        "history_actions": np.zeros((n, h, a), np.int8),
-        "history_surface": np.zeros((n, h), np.int32),
-        "candidate_post_id": np.zeros((n, c), np.int64),
-        "candidate_author_id": np.zeros((n, c), np.int64),
-        "candidate_surface": np.zeros((n, c), np.int32),
-        "candidate_cutoff": np.zeros((n, c), np.int32),
+        "user_id": user[pos[starts]],
+        "history_post_id": np.zeros((count, h), np.int64),
+        "history_author_id": np.zeros((count, h), np.int64),
+        "history_actions": np.zeros((count, h, n_actions), np.int8),
+        "history_surface": np.zeros((count, h), np.int32),
+        "candidate_post_id": np.zeros((count, c), np.int64),
+        "candidate_author_id": np.zeros((count, c), np.int64),
+        "candidate_surface": np.zeros((count, c), np.int32),
+        "candidate_cutoff": np.zeros((count, c), np.int32),
     }
-    labels = np.zeros((n, c, a), np.int8)
-    impression_id = np.zeros((n, c), np.int64)
-    for i, (user, hist, cand, cutoff) in enumerate(windows):
-        arrays["user_id"][i] = user
-        k, m = hist.size, cand.size
-        arrays["history_post_id"][i, :k] = log.post_id[hist]
-        arrays["history_author_id"][i, :k] = log.author_id[hist]
-        arrays["history_actions"][i, :k] = log.labels[hist]
-        arrays["history_surface"][i, :k] = log.surface[hist]
-        arrays["candidate_post_id"][i, :m] = log.post_id[cand]
-        arrays["candidate_author_id"][i, :m] = log.author_id[cand]
-        arrays["candidate_surface"][i, :m] = log.surface[cand]
-        arrays["candidate_cutoff"][i, :m] = cutoff
-        labels[i, :m] = log.labels[cand]
-        impression_id[i, :m] = log.impression_id[cand]
+    length = seen - first  # [N]
+    ex, col = np.nonzero(np.arange(h)[None, :] < length[:, None])  # every (example, history slot) in use
+    hist = eng_rows[eng_start[owner[ex]] + first[ex] + col]  # their log rows
+    arrays["history_post_id"][ex, col] = log.post_id[hist]
+    arrays["history_author_id"][ex, col] = log.author_id[hist]
+    arrays["history_actions"][ex, col] = log.labels[hist]
+    arrays["history_surface"][ex, col] = log.surface[hist]
+    rows = order[pos]  # [M] log rows of the candidates
+    arrays["candidate_post_id"][example, slot] = log.post_id[rows]
+    arrays["candidate_author_id"][example, slot] = log.author_id[rows]
+    arrays["candidate_surface"][example, slot] = log.surface[rows]
+    arrays["candidate_cutoff"][example, slot] = k[pos] - first[example]
+    labels = np.zeros((count, c, n_actions), np.int8)
+    labels[example, slot] = log.labels[rows]
+    impression_id = np.zeros((count, c), np.int64)
+    impression_id[example, slot] = log.impression_id[rows]
     return PackedExamples(RequestBatch(**arrays), labels, impression_id)
 
 

@@ -34,6 +34,7 @@ from phoenix.model.attention_mask import (
     token_positions,
 )
 from phoenix.model.axes import linear
+from phoenix.model.calibration import HeadCalibration
 from phoenix.model.prefix_encoder import PrefixEncoder
 
 
@@ -64,6 +65,7 @@ class PhoenixRanker(nnx.Module):
         dense = dict(use_bias=False, dtype=jnp.dtype(config.compute_dtype), rngs=rngs)
         self.candidate_proj = linear(2 * k * e + e, d, ("tokens_in", "embed"), **dense)
         self.unembed = linear(d, config.num_actions, ("embed", "actions"), **dense)
+        self.calibration = HeadCalibration(config.num_actions)  # the identity until fitted on validation
         if config.sequence_match:
             self.match_proj = linear(d, config.num_actions * k * e, ("embed", "match"), **dense)
 
@@ -125,7 +127,7 @@ class PhoenixRanker(nnx.Module):
             x, _, _ = block(x, rope, mask)  # [B, T, D]
         candidates = self.encoder.final_norm(x[:, 1 + h :])  # [B, C, D]
         logits = self.unembed(candidates).astype(jnp.float32)  # [B, C, A]
-        return logits + self.match_logits(self.match_queries(x[:, : 1 + h]), posts, cutoff)
+        return self.calibration(logits + self.match_logits(self.match_queries(x[:, : 1 + h]), posts, cutoff))
 
     def encode_prefix(self, batch: PrefixBatch) -> PrefixCache:
         """Run user + history once and keep every layer's keys and values."""
@@ -141,7 +143,7 @@ class PhoenixRanker(nnx.Module):
         for layer, block in enumerate(self.encoder.blocks):
             x = block.candidates(x, rope, cache.keys[layer], cache.values[layer], sees)  # [B, C, D]
         logits = self.unembed(self.encoder.final_norm(x)).astype(jnp.float32)  # [B, C, A]
-        return logits + self.match_logits(cache.match, posts, candidates.cutoff)
+        return self.calibration(logits + self.match_logits(cache.match, posts, candidates.cutoff))
 
     def score_candidates(self, batch: RankerBatch) -> jnp.ndarray:  # [B, C, A] logits
         """Prefix path (serving, evaluation): equal to `__call__`, linear in the candidates.

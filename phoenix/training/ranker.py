@@ -7,13 +7,16 @@ checkpoint from every process, and only process 0 writes the world, the
 metrics log and the plot. Resumable: the latest checkpoint restores
 parameters, optimizer and step, and the batch of every step is a fixed
 function of (seed, step). Validation (mean per-head AUC on a sample of the
-validation split) picks the best step, which `phoenix eval` and serving load.
+validation split) picks the best step, which `phoenix eval` and serving load;
+then each head's calibration is fitted on the whole validation split for that
+step (`phoenix.training.calibration`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from phoenix.config import PhoenixConfig
@@ -22,6 +25,7 @@ from phoenix.data.packing import PackedExamples, pack_examples, steps_per_epoch
 from phoenix.evaluation.metrics import log_loss, roc_auc
 from phoenix.evaluation.ranker import predict_examples
 from phoenix.model.ranker import PhoenixRanker, build_ranker
+from phoenix.training.calibration import fit_calibration
 from phoenix.training.loader import sharded_batches
 from phoenix.training.loop import fit
 from phoenix.training.plots import plot_training
@@ -65,8 +69,8 @@ def train_and_evaluate(
     mc, tc = config.model, config.train
     train = pack_examples(log, "train", mc.history_len, mc.num_candidates)
     features = featurize(train.request, mc)  # hashed once, sliced per step
-    valid = pack_examples(log, "valid", mc.history_len, mc.num_candidates)
-    valid = valid.take(np.random.default_rng(tc.seed).permutation(len(valid))[: tc.eval_examples])
+    valid_all = pack_examples(log, "valid", mc.history_len, mc.num_candidates)
+    valid = valid_all.take(np.random.default_rng(tc.seed).permutation(len(valid_all))[: tc.eval_examples])
 
     trainer = ranker_trainer(config, len(train))
     batches = sharded_batches(
@@ -77,4 +81,7 @@ def train_and_evaluate(
         trainer, batches, lambda model: validation_metrics(model, config, valid), metric="valid_mean_auc",
         workdir=workdir, progress=progress, max_steps=max_steps, plot=plot_training,
     )
+    if result.best_step >= 0 and result.stopped_by != "max_steps" and jax.process_count() == 1:
+        # The kept parameters say probabilities that match the validation split's rates (evaluated on test).
+        fit_calibration(trainer.model, mc, valid_all, workdir, result.best_step)
     return result.best_record

@@ -1,7 +1,12 @@
-import numpy as np
+import dataclasses
 
-from phoenix.data.dataset import ImpressionLog
+import numpy as np
+from helpers import MICRO_CONFIG
+
+from phoenix.data.batch import RequestBatch, featurize
+from phoenix.data.dataset import ImpressionLog, read_impressions
 from phoenix.data.packing import batch_rows, pack_examples
+from phoenix.model.ranker import build_ranker
 
 ACTIONS = ("like", "click")
 
@@ -68,3 +73,48 @@ def test_batch_rows_are_a_function_of_seed_and_step():
     # an epoch (2 batches of 4 from 10) has no repeats
     assert len(set(np.concatenate(a[:2]).tolist())) == 8
     assert not np.array_equal(batch_rows(10, 4, seed=4, step=0), a[0])
+
+
+def request_from_raw_log(log: ImpressionLog, row: int, history_len: int) -> RequestBatch:
+    """One impression as its own request, built from the log directly: the user's last
+    `history_len` engagements strictly before it, oldest first, and the impression as the candidate."""
+    mine = np.flatnonzero(log.user_id == log.user_id[row])  # the log is in time order
+    earlier = mine[mine < row]
+    hist = earlier[log.labels[earlier].any(axis=1)][-history_len:]
+    pad = history_len - hist.size
+
+    def padded(values, dtype=np.int64):
+        return np.concatenate([values, np.zeros((pad, *values.shape[1:]), dtype)]).astype(dtype)[None]
+
+    return RequestBatch(
+        user_id=log.user_id[[row]],
+        history_post_id=padded(log.post_id[hist]),
+        history_author_id=padded(log.author_id[hist]),
+        history_actions=padded(log.labels[hist], np.int8),
+        history_surface=padded(log.surface[hist]),
+        candidate_post_id=log.post_id[[row]][None],
+        candidate_author_id=log.author_id[[row]][None],
+        candidate_surface=log.surface[[row]][None],
+        candidate_cutoff=np.array([[hist.size]]),
+    )
+
+
+def test_every_candidate_scores_exactly_as_its_own_request_built_from_the_raw_log(micro_world):
+    log = read_impressions(micro_world)
+    config = dataclasses.replace(MICRO_CONFIG.model, history_len=6, num_candidates=4)  # most users pass 6
+    model = build_ranker(config, seed=1)
+    packed = pack_examples(log, "test", config.history_len, config.num_candidates)
+    users = np.unique(packed.request.user_id)[:5]
+    rows = np.flatnonzero(np.isin(packed.request.user_id, users))
+    logits = np.asarray(model(featurize(packed.request.take(rows), config)))  # [n, C, A]
+    row_of_impression = {int(i): r for r, i in enumerate(log.impression_id)}
+    checked = late = 0
+    for e, slot in zip(*np.nonzero(packed.impression_id[rows])):
+        row = row_of_impression[int(packed.impression_id[rows][e, slot])]
+        alone = request_from_raw_log(log, row, config.history_len)
+        expected = np.asarray(model(featurize(alone, config)))[0, 0]
+        np.testing.assert_allclose(logits[e, slot], expected, atol=2e-5)
+        checked += 1
+        late += int(alone.candidate_cutoff[0, 0] == config.history_len)
+    assert checked == int(np.isin(log.user_id[log.split == 2], users).sum())  # every test impression of them
+    assert late > checked // 2  # most of them see a full history that starts after the user's first items

@@ -28,6 +28,7 @@ from phoenix.config import replace  # noqa: E402
 from phoenix.data.batch import featurize  # noqa: E402
 from phoenix.data.dataset import read_impressions  # noqa: E402
 from phoenix.data.packing import pack_examples  # noqa: E402
+from phoenix.model.calibration import CALIBRATION_FILE, load_calibration  # noqa: E402
 from phoenix.training.ranker import ranker_trainer, train_and_evaluate  # noqa: E402
 from phoenix.workdir import checkpoint_manager, load_model, restore_training_state  # noqa: E402
 
@@ -73,6 +74,7 @@ def restore(world: Path, out: Path) -> dict:
     mesh = trainer.mesh
     model, optimizer = trainer.objects()
     step = restore_training_state(checkpoint_manager(workdir), model, optimizer)["step"]
+    assert load_calibration(model, workdir / CALIBRATION_FILE, step)  # as load_model does for the step it serves
     table = model.encoder.post_embed.table.embedding.value
     with jax.set_mesh(mesh):
         on_mesh = nnx.jit(lambda m, b: m(b))(model, batch)
