@@ -157,6 +157,7 @@ def _format_report(report: dict) -> str:
                ("baseline_gauc", "pop_gauc", 8, ".3f")]
     columns += [("oracle_auc", "oracle", 6, ".3f")] if oracle else []
     columns += [("logloss", "logloss", 8, ".4f"), ("rce", "rce", 6, ".2f"), ("calibration", "calib", 6, ".2f")]
+    columns += [("oracle_rce", "o_rce", 6, ".2f"), ("oracle_calibration", "o_calib", 7, ".2f")] if oracle else []
     lines = [f"{'head':15s} " + " ".join(f"{title:>{w}s}" for _, title, w, _ in columns)]
     rows = list(report["heads"].items()) + [("mean", report["mean"])]
     for head, m in rows:
