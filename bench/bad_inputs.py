@@ -173,11 +173,11 @@ def kill_cases(tmp: Path, config: Path, world: Path, workdir: Path, good_request
     cli(["score", "--workdir", str(workdir), "--input", str(good_requests), "--output", str(reference),
          "--rows-per-part", "16"])
     cases = []
-    for i, delay in enumerate((6.0, 9.0, 12.0)):
+    for i, delay in enumerate((4.0, 6.0, 9.0)):
         argv = ["train", "--config", str(config), "--workdir", str(tmp / f"killed-train-{i}"), "--data", str(world)]
         cases.append((f"train killed at {delay} s", lambda a=argv, d=delay, o=tmp / f"killed-train-{i}":
                       killed_and_rerun(a, o, d, workdir, same_params)))
-    for i, delay in enumerate((4.0, 5.0, 6.0)):
+    for i, delay in enumerate((3.5, 4.0, 5.0)):
         out = tmp / f"killed-score-{i}"
         argv = ["score", "--workdir", str(workdir), "--input", str(good_requests), "--output", str(out),
                 "--rows-per-part", "16"]
