@@ -20,7 +20,7 @@ log (no Python loop per user or window).
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 from collections.abc import Iterator
 
 import numpy as np
@@ -28,20 +28,56 @@ import numpy as np
 from phoenix.data.batch import RequestBatch
 from phoenix.data.dataset import SPLITS, ImpressionLog
 
+BLOCK = 1 << 16  # examples filled at once
 
-@dataclasses.dataclass
+
 class PackedExamples:
-    """N packed examples; padding has id 0 (and impression id 0)."""
+    """N packed examples held as rows of the log they came from: each engagement sits in up to H
+    histories, so nothing is copied out of the log until a batch (or an evaluation split) asks.
+    Padding is row -1, read as id 0 (and impression id 0)."""
 
-    request: RequestBatch  # arrays with leading dim N
-    labels: np.ndarray  # [N, C, A] int8
-    impression_id: np.ndarray  # [N, C]
+    def __init__(self, log: ImpressionLog, user_id: np.ndarray, history_rows: np.ndarray,
+                 candidate_rows: np.ndarray, candidate_cutoff: np.ndarray):
+        self.log = log
+        self.user_id = user_id  # [N]
+        self.history_rows = history_rows  # [N, H] oldest first
+        self.candidate_rows = candidate_rows  # [N, C]
+        self.candidate_cutoff = candidate_cutoff  # [N, C]
 
     def __len__(self) -> int:
-        return int(self.impression_id.shape[0])
+        return int(self.user_id.shape[0])
 
     def take(self, rows: np.ndarray) -> PackedExamples:
-        return PackedExamples(self.request.take(rows), self.labels[rows], self.impression_id[rows])
+        return PackedExamples(self.log, self.user_id[rows], self.history_rows[rows], self.candidate_rows[rows],
+                              self.candidate_cutoff[rows])
+
+    def _gather(self, column: np.ndarray, rows: np.ndarray, dtype) -> np.ndarray:  # [N, X(, A)]
+        real = rows >= 0
+        values = column[np.maximum(rows, 0)]
+        return np.where(real.reshape(real.shape + (1,) * (values.ndim - real.ndim)), values, 0).astype(dtype)
+
+    @functools.cached_property
+    def request(self) -> RequestBatch:
+        h, c, log = self.history_rows, self.candidate_rows, self.log
+        return RequestBatch(
+            user_id=self.user_id,
+            history_post_id=self._gather(log.post_id, h, np.int64),
+            history_author_id=self._gather(log.author_id, h, np.int64),
+            history_actions=self._gather(log.labels, h, np.int8),
+            history_surface=self._gather(log.surface, h, np.int32),
+            candidate_post_id=self._gather(log.post_id, c, np.int64),
+            candidate_author_id=self._gather(log.author_id, c, np.int64),
+            candidate_surface=self._gather(log.surface, c, np.int32),
+            candidate_cutoff=self.candidate_cutoff,
+        )
+
+    @functools.cached_property
+    def labels(self) -> np.ndarray:  # [N, C, A] int8
+        return self._gather(self.log.labels, self.candidate_rows, np.int8)
+
+    @functools.cached_property
+    def impression_id(self) -> np.ndarray:  # [N, C]
+        return self._gather(self.log.impression_id, self.candidate_rows, np.int64)
 
 
 def user_event_groups(log: ImpressionLog, rows: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
@@ -68,7 +104,7 @@ def pack_examples(log: ImpressionLog, split: str, history_len: int, num_candidat
     """Pack every impression of `split` into examples of up to H history items and C candidates."""
     if split not in SPLITS:
         raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
-    h, c, n_actions = history_len, num_candidates, len(log.actions)
+    h, c = history_len, num_candidates
     n = log.user_id.size
     order = np.lexsort((np.arange(n), log.user_id))  # [n] by user, then log (time) order
     user = log.user_id[order]
@@ -96,34 +132,19 @@ def pack_examples(log: ImpressionLog, split: str, history_len: int, num_candidat
     owner = user_index[pos[starts]]  # [N]
 
     count = len(starts)
-    arrays = {
-        "user_id": user[pos[starts]],
-        "history_post_id": np.zeros((count, h), np.int64),
-        "history_author_id": np.zeros((count, h), np.int64),
-        "history_actions": np.zeros((count, h, n_actions), np.int8),
-        "history_surface": np.zeros((count, h), np.int32),
-        "candidate_post_id": np.zeros((count, c), np.int64),
-        "candidate_author_id": np.zeros((count, c), np.int64),
-        "candidate_surface": np.zeros((count, c), np.int32),
-        "candidate_cutoff": np.zeros((count, c), np.int32),
-    }
+    index = np.int32 if n < 2**31 else np.int64  # log rows
+    history_rows = np.full((count, h), -1, index)
     length = seen - first  # [N]
-    ex, col = np.nonzero(np.arange(h)[None, :] < length[:, None])  # every (example, history slot) in use
-    hist = eng_rows[eng_start[owner[ex]] + first[ex] + col]  # their log rows
-    arrays["history_post_id"][ex, col] = log.post_id[hist]
-    arrays["history_author_id"][ex, col] = log.author_id[hist]
-    arrays["history_actions"][ex, col] = log.labels[hist]
-    arrays["history_surface"][ex, col] = log.surface[hist]
-    rows = order[pos]  # [M] log rows of the candidates
-    arrays["candidate_post_id"][example, slot] = log.post_id[rows]
-    arrays["candidate_author_id"][example, slot] = log.author_id[rows]
-    arrays["candidate_surface"][example, slot] = log.surface[rows]
-    arrays["candidate_cutoff"][example, slot] = k[pos] - first[example]
-    labels = np.zeros((count, c, n_actions), np.int8)
-    labels[example, slot] = log.labels[rows]
-    impression_id = np.zeros((count, c), np.int64)
-    impression_id[example, slot] = log.impression_id[rows]
-    return PackedExamples(RequestBatch(**arrays), labels, impression_id)
+    for lo in range(0, count, BLOCK):  # bounded temporaries: a block of examples at a time
+        block = slice(lo, min(lo + BLOCK, count))
+        ex, col = np.nonzero(np.arange(h)[None, :] < length[block, None])  # (example, slot) in use
+        ex += lo
+        history_rows[ex, col] = eng_rows[eng_start[owner[ex]] + first[ex] + col]
+    candidate_rows = np.full((count, c), -1, index)
+    candidate_rows[example, slot] = order[pos]
+    candidate_cutoff = np.zeros((count, c), np.int32)
+    candidate_cutoff[example, slot] = k[pos] - first[example]
+    return PackedExamples(log, user[pos[starts]], history_rows, candidate_rows, candidate_cutoff)
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:

@@ -46,6 +46,11 @@ def validation_metrics(model: PhoenixRanker, config: PhoenixConfig, examples: Pa
     }
 
 
+def _features_and_labels(examples: PackedExamples, config) -> tuple:
+    """One batch read out of the log and hashed (a few milliseconds: the packed set stays log rows)."""
+    return featurize(examples.request, config), examples.labels
+
+
 def ranker_trainer(config: PhoenixConfig, num_examples: int) -> Trainer:
     """The ranker on the mesh; an epoch is one pass over `num_examples` packed examples."""
     tc = config.train
@@ -68,13 +73,12 @@ def train_and_evaluate(
     config, workdir, data_dir, log = prepare_run(config, workdir, data_dir)
     mc, tc = config.model, config.train
     train = pack_examples(log, "train", mc.history_len, mc.num_candidates)
-    features = featurize(train.request, mc)  # hashed once, sliced per step
     valid_all = pack_examples(log, "valid", mc.history_len, mc.num_candidates)
     valid = valid_all.take(np.random.default_rng(tc.seed).permutation(len(valid_all))[: tc.eval_examples])
 
     trainer = ranker_trainer(config, len(train))
     batches = sharded_batches(
-        lambda rows: ((features.take(rows), train.labels[rows]), None), len(train), tc.batch_size, tc.seed,
+        lambda rows: (_features_and_labels(train.take(rows), mc), None), len(train), tc.batch_size, tc.seed,
         trainer.mesh,
     )
     result = fit(
