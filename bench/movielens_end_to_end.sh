@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # MovieLens 100K as your own impression log, end to end with the documented commands:
 # convert -> phoenix import -> train -> eval -> train-retrieval -> rank one user -> score every user.
-# Usage: bench/movielens_end_to_end.sh [ML100K_DIR] [OUT_DIR]   (about 5 minutes on 2 cores)
+# Usage: bench/movielens_end_to_end.sh [ML100K_DIR] [OUT_DIR]   (about 9 minutes on 2 cores)
 set -euo pipefail
 ML=${1:-../shared/data/ml-100k}
 OUT=${2:-runs/movielens}
