@@ -19,8 +19,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from phoenix.config import PhoenixConfig
-from phoenix.data.batch import featurize
+from phoenix.config import ModelConfig, PhoenixConfig
+from phoenix.data.batch import RankerBatch, featurize
 from phoenix.data.packing import PackedExamples, pack_examples, steps_per_epoch
 from phoenix.evaluation.metrics import log_loss, roc_auc
 from phoenix.evaluation.ranker import predict_examples
@@ -46,7 +46,7 @@ def validation_metrics(model: PhoenixRanker, config: PhoenixConfig, examples: Pa
     }
 
 
-def _features_and_labels(examples: PackedExamples, config) -> tuple:
+def _features_and_labels(examples: PackedExamples, config: ModelConfig) -> tuple[RankerBatch, np.ndarray]:
     """One batch read out of the log and hashed (a few milliseconds: the packed set stays log rows)."""
     return featurize(examples.request, config), examples.labels
 
