@@ -33,6 +33,10 @@ class HeadCalibration(nnx.Module):
     def __call__(self, logits: jnp.ndarray) -> jnp.ndarray:  # [..., A] -> [..., A]
         return logits * self.scale.value + self.bias.value
 
+    def set(self, scale: np.ndarray, bias: np.ndarray) -> None:  # [A], [A]
+        self.scale.value = jnp.asarray(scale, jnp.float32)
+        self.bias.value = jnp.asarray(bias, jnp.float32)
+
 
 CALIBRATION_FILE = "calibration.json"  # in the workdir, beside checkpoints/ and best/
 
@@ -61,6 +65,5 @@ def load_calibration(model: nnx.Module, path: Path, step: int) -> bool:
         return False
     if scale.shape != bias.shape or scale.shape != (model.config.num_actions,) or not np.isfinite([scale, bias]).all():
         raise ValueError(f"{path}: calibration needs {model.config.num_actions} finite scales and biases")
-    model.calibration.scale.value = jnp.asarray(scale)
-    model.calibration.bias.value = jnp.asarray(bias)
+    model.calibration.set(scale, bias)
     return True

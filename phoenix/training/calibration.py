@@ -49,6 +49,5 @@ def fit_calibration(
     scale = np.array([a for a, _ in fitted], np.float32)
     bias = np.array([b for _, b in fitted], np.float32)
     save_calibration(Path(workdir) / CALIBRATION_FILE, step, config.actions, scale, bias)
-    model.calibration.scale.value = scale
-    model.calibration.bias.value = bias
+    model.calibration.set(scale, bias)
     return scale, bias

@@ -38,8 +38,7 @@ def test_a_trained_workdir_serves_calibrated_heads(trained_workdir):
     labels = valid.labels[valid.impression_id > 0]
     ratio = probs.mean(axis=0) / np.maximum(labels.mean(axis=0), 1e-9)  # [A] predicted over observed
     assert np.all(np.abs(ratio - 1) < 0.02), ratio  # fitted with an intercept: the means match
-    model.calibration.scale.value = np.ones_like(record["scale"])  # the raw model, for contrast
-    model.calibration.bias.value = np.zeros_like(record["bias"])
+    model.calibration.set(np.ones_like(record["scale"]), np.zeros_like(record["bias"]))  # raw, for contrast
     _, raw = predict_examples(model, config.model, valid)
     assert np.abs(raw.mean(axis=0) / np.maximum(labels.mean(axis=0), 1e-9) - 1).max() > 0.05
 
