@@ -148,7 +148,7 @@ def catalogue_sample(num_items: int, size: int, rng: np.random.Generator) -> np.
 
 @nnx.jit(static_argnames="action")
 def _action_logits(model: PhoenixRanker, batch: RankerBatch, action: int) -> jnp.ndarray:  # [B, C]
-    return model.score_candidates(batch)[..., action]
+    return model(batch)[..., action]
 
 
 def phoenix_scores(

@@ -32,8 +32,8 @@ from phoenix.workdir import load_model, read_run_data_dir
 
 @nnx.jit
 def predict_probs(model: PhoenixRanker, batch: RankerBatch) -> jnp.ndarray:  # [B, C, A]
-    """The prefix path (equal to the full path, linear in C), as serving scores."""
-    return jax.nn.sigmoid(model.score_candidates(batch))
+    """P(action) of every candidate, on the path training and serving run."""
+    return jax.nn.sigmoid(model(batch))
 
 
 def predict_examples(

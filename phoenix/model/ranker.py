@@ -2,12 +2,22 @@
 
 Read top to bottom:
 1. embed ids with K hash tables each and project every token to model_dim;
-2. build the candidate-isolation mask and positions;
-3. run the Grok-1 blocks, a final RMSNorm, and unembed the candidate rows to
-   one logit per action (sigmoid gives P(action));
+2. run user + history causally through the Grok-1 blocks once, keeping every
+   layer's keys and values (`encode_prefix`);
+3. run each candidate token through the same blocks, attending to the cached
+   prefix keys before its cutoff and to itself, never to another candidate
+   (`score_cached`); a final RMSNorm and the unembedding give one logit per
+   action (sigmoid gives P(action));
 4. optionally (`model.sequence_match`) add, per action, the match of the
    user state at the candidate's cutoff (the prefix's last visible token,
    after the final norm) with the candidate's post embedding.
+
+Training, evaluation and serving all run this prefix path (`__call__`). The
+full sequence under the candidate-isolation mask (`full_sequence`) computes the
+same logits with attention over all 1 + H + C tokens; it is kept as the
+reference the prefix path is tested against, and as the step the training
+benchmark compares with: the prefix path skips the candidate-to-candidate and
+history-to-candidate blocks of attention the mask throws away.
 
 Why the match term: a candidate token reaches the history only through
 attention, a target-aware reading that learns item-to-item relations slowly.
@@ -115,7 +125,34 @@ class PhoenixRanker(nnx.Module):
     def __call__(
         self, batch: RankerBatch, candidate_post_keep: jnp.ndarray | None = None
     ) -> jnp.ndarray:  # [B, C, A] logits
-        """Full-sequence path (training): one attention over user + history + candidates."""
+        """Training, evaluation and serving: the prefix once, then every candidate against it (linear in C).
+
+        Candidates never see each other, so the prefix does not depend on them.
+        """
+        return self.score_cached(self.encode_prefix(batch.prefix), batch.candidates, candidate_post_keep)
+
+    def encode_prefix(self, batch: PrefixBatch) -> PrefixCache:
+        """Run user + history once and keep every layer's keys and values."""
+        states, keys, values = self.encoder.run_prefix(batch)  # [B, 1+H, D]; per layer [B, 1+H, G, Dh]
+        return PrefixCache(jnp.stack(keys), jnp.stack(values), batch.history_valid, self.match_queries(states))
+
+    def score_cached(
+        self, cache: PrefixCache, candidates: CandidateBatch, post_keep: jnp.ndarray | None = None
+    ) -> jnp.ndarray:  # [B, C, A]
+        """Logits of candidates against a cached prefix: cost linear in C, no candidate sees another."""
+        posts = self.candidate_posts(candidates, post_keep)  # [B, C, K·E]
+        x = self.candidate_tokens(candidates, posts)  # [B, C, D]
+        rope = self.encoder.rotary(candidates.cutoff + 1)  # every candidate sits right after its cutoff
+        sees = candidate_prefix_mask(cache.history_valid, candidates.cutoff)  # [B, C, 1+H]
+        for layer, block in enumerate(self.encoder.blocks):
+            x = block.candidates(x, rope, cache.keys[layer], cache.values[layer], sees)  # [B, C, D]
+        logits = self.unembed(self.encoder.final_norm(x)).astype(jnp.float32)  # [B, C, A]
+        return self.calibration(logits + self.match_logits(cache.match, posts, candidates.cutoff))
+
+    def full_sequence(
+        self, batch: RankerBatch, candidate_post_keep: jnp.ndarray | None = None
+    ) -> jnp.ndarray:  # [B, C, A] logits
+        """The reference: one attention over user + history + candidates under the isolation mask."""
         h, cutoff = batch.prefix.history_post_hashes.shape[1], batch.candidates.cutoff  # cutoff [B, C]
         posts = self.candidate_posts(batch.candidates, candidate_post_keep)  # [B, C, K·E]
         x = jnp.concatenate(
@@ -128,29 +165,6 @@ class PhoenixRanker(nnx.Module):
         candidates = self.encoder.final_norm(x[:, 1 + h :])  # [B, C, D]
         logits = self.unembed(candidates).astype(jnp.float32)  # [B, C, A]
         return self.calibration(logits + self.match_logits(self.match_queries(x[:, : 1 + h]), posts, cutoff))
-
-    def encode_prefix(self, batch: PrefixBatch) -> PrefixCache:
-        """Run user + history once and keep every layer's keys and values."""
-        states, keys, values = self.encoder.run_prefix(batch)  # [B, 1+H, D]; per layer [B, 1+H, G, Dh]
-        return PrefixCache(jnp.stack(keys), jnp.stack(values), batch.history_valid, self.match_queries(states))
-
-    def score_cached(self, cache: PrefixCache, candidates: CandidateBatch) -> jnp.ndarray:  # [B, C, A]
-        """Logits of candidates against a cached prefix: cost linear in C, no candidate sees another."""
-        posts = self.candidate_posts(candidates)  # [B, C, K·E]
-        x = self.candidate_tokens(candidates, posts)  # [B, C, D]
-        rope = self.encoder.rotary(candidates.cutoff + 1)  # every candidate sits right after its cutoff
-        sees = candidate_prefix_mask(cache.history_valid, candidates.cutoff)  # [B, C, 1+H]
-        for layer, block in enumerate(self.encoder.blocks):
-            x = block.candidates(x, rope, cache.keys[layer], cache.values[layer], sees)  # [B, C, D]
-        logits = self.unembed(self.encoder.final_norm(x)).astype(jnp.float32)  # [B, C, A]
-        return self.calibration(logits + self.match_logits(cache.match, posts, candidates.cutoff))
-
-    def score_candidates(self, batch: RankerBatch) -> jnp.ndarray:  # [B, C, A] logits
-        """Prefix path (serving, evaluation): equal to `__call__`, linear in the candidates.
-
-        Candidates never see each other, so the prefix does not depend on them.
-        """
-        return self.score_cached(self.encode_prefix(batch.prefix), batch.candidates)
 
 
 def build_ranker(config: ModelConfig, seed: int = 0) -> PhoenixRanker:

@@ -27,9 +27,16 @@ def ranker_loss(
     examples: tuple[RankerBatch, jnp.ndarray],  # a packed batch and its labels [B, C, A]
     shared: None,
     dropout_key: jax.Array,
+    *,
+    full_sequence: bool = False,
 ) -> jnp.ndarray:  # scalar
-    """The full-sequence path with each candidate's post id dropped with `model.post_id_dropout`."""
+    """The ranker's logits with each candidate's post id dropped with `model.post_id_dropout`.
+
+    `full_sequence` trains through the full-sequence reference instead of the
+    prefix path (the same logits, more attention): the training benchmark's baseline.
+    """
     batch, labels = examples
     keep_rate = 1.0 - model.config.post_id_dropout
     keep = jax.random.bernoulli(dropout_key, keep_rate, batch.candidates.cutoff.shape)  # [B, C]
-    return action_loss(model(batch, keep), labels, batch.candidate_valid)
+    forward = model.full_sequence if full_sequence else model
+    return action_loss(forward(batch, keep), labels, batch.candidate_valid)

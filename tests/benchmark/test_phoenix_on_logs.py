@@ -31,13 +31,13 @@ def test_dropout_acts_in_training_mode_only():
     config = SMALL_MODEL.__class__(**{**SMALL_MODEL.__dict__, "dropout_rate": 0.3})
     model = build_ranker(config, seed=0)
     batch = featurize(random_request(np.random.default_rng(0), config, batch=2, lengths=[5, 9]), config)
-    first, second = np.asarray(model.score_candidates(batch)), np.asarray(model.score_candidates(batch))
+    first, second = np.asarray(model(batch)), np.asarray(model(batch))
     assert np.abs(first - second).max() > 1e-4  # a fresh dropout mask per call
     with without_dropout(model):
-        cached, full = np.asarray(model.score_candidates(batch)), np.asarray(model(batch))
-        np.testing.assert_allclose(cached, np.asarray(model.score_candidates(batch)), atol=0)
+        cached, full = np.asarray(model(batch)), np.asarray(model.full_sequence(batch))
+        np.testing.assert_allclose(cached, np.asarray(model(batch)), atol=0)
     np.testing.assert_allclose(cached, full, atol=1e-4)  # both paths agree without dropout
-    after = np.asarray(model.score_candidates(batch))
+    after = np.asarray(model(batch))
     assert np.abs(after - cached).max() > 1e-4  # dropout is back on after the block
 
 

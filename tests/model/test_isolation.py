@@ -10,9 +10,11 @@ from phoenix.data.batch import RequestBatch, featurize
 from phoenix.model.ranker import build_ranker
 
 
-@pytest.fixture(scope="module")
-def model():
-    return build_ranker(SMALL_MODEL, seed=3)
+@pytest.fixture(scope="module", params=["prefix", "full"])
+def model(request):
+    """The ranker on the path training and serving run, and its full-sequence reference."""
+    ranker = build_ranker(SMALL_MODEL, seed=3)
+    return ranker if request.param == "prefix" else ranker.full_sequence
 
 
 def logits(model, request: RequestBatch) -> np.ndarray:
@@ -111,7 +113,7 @@ def test_bfloat16_compute_keeps_float32_params_and_close_logits():
 def test_the_match_term_never_reads_history_after_a_candidates_cutoff(path):
     """With `sequence_match` on, a candidate's logits read the user state at its cutoff: change every
     history item at or after the cutoff (in log training, the cutoff's item is the target itself)
-    and its score must not move, on the full path and on the prefix path serving uses."""
+    and its score must not move, on the full-sequence reference and on the prefix path training and serving use."""
     config = dataclasses.replace(SMALL_MODEL, sequence_match=True)
     model = build_ranker(config, seed=5)
     rng = np.random.default_rng(7)
@@ -121,7 +123,7 @@ def test_the_match_term_never_reads_history_after_a_candidates_cutoff(path):
 
     def score(r):
         batch = featurize(r, config)
-        return np.asarray(model(batch) if path == "full" else model.score_candidates(batch))[0]  # [C, A]
+        return np.asarray(model.full_sequence(batch) if path == "full" else model(batch))[0]  # [C, A]
 
     base = score(request)
     for j, cutoff in enumerate(request.candidate_cutoff[0]):

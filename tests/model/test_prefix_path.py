@@ -1,4 +1,4 @@
-"""The serving prefix path equals the full-sequence path."""
+"""The prefix path (training, evaluation, serving) equals the full-sequence reference."""
 
 import dataclasses
 
@@ -24,8 +24,8 @@ def test_prefix_path_matches_full_path(model, history, candidates, lengths):
                              candidates=candidates, lengths=lengths)
     request.candidate_post_id[1, -1] = 0  # a padding candidate too
     batch = featurize(request, model.config)
-    full = np.asarray(model(batch))
-    prefix = np.asarray(model.score_candidates(batch))
+    full = np.asarray(model.full_sequence(batch))
+    prefix = np.asarray(model(batch))
     assert prefix.shape == full.shape
     np.testing.assert_allclose(prefix, full, atol=2e-5, rtol=1e-5)
 
@@ -34,4 +34,4 @@ def test_prefix_path_in_bfloat16_stays_close():
     config = dataclasses.replace(SMALL_MODEL, compute_dtype="bfloat16")
     model = build_ranker(config, seed=11)
     batch = featurize(random_request(np.random.default_rng(0), candidates=9), config)
-    np.testing.assert_allclose(np.asarray(model.score_candidates(batch)), np.asarray(model(batch)), atol=0.1)
+    np.testing.assert_allclose(np.asarray(model(batch)), np.asarray(model.full_sequence(batch)), atol=0.1)
