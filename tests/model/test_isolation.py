@@ -10,11 +10,10 @@ from phoenix.data.batch import RequestBatch, featurize
 from phoenix.model.ranker import build_ranker
 
 
-@pytest.fixture(scope="module", params=["prefix", "full"])
-def model(request):
-    """The ranker on the path training and serving run, and its full-sequence reference."""
-    ranker = build_ranker(SMALL_MODEL, seed=3)
-    return ranker if request.param == "prefix" else ranker.full_sequence
+@pytest.fixture(scope="module")
+def model():
+    """The ranker on the path training and serving run (`test_prefix_path` ties it to the full sequence)."""
+    return build_ranker(SMALL_MODEL, seed=3)
 
 
 def logits(model, request: RequestBatch) -> np.ndarray:
