@@ -31,6 +31,7 @@ def one_device_run(tmp_path_factory, micro_world) -> Path:
     return workdir
 
 
+@pytest.mark.slow  # about a minute on 2 cores: it trains on three meshes
 def test_meshes_8x1_4x2_2x4_follow_the_one_device_loss_curve(tmp_path, micro_world, one_device_run):
     reference = losses(one_device_run)
     assert len(reference) == SCHEDULE["num_steps"] and reference[-1] < reference[0]
