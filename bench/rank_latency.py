@@ -64,7 +64,7 @@ def timed(call, runs: int) -> dict:
 def full_path(model, batch, runs: int) -> dict:
     """X's way: attention over user + history + all candidates, masked afterwards."""
     graphdef, state = nnx.split(model)
-    fn = jax.jit(lambda s, b: jax.nn.sigmoid(nnx.merge(graphdef, s)(b)))
+    fn = jax.jit(lambda s, b: jax.nn.sigmoid(nnx.merge(graphdef, s).full_sequence(b)))
     batch = jax.device_put(batch)
     start = time.perf_counter()
     compiled = fn.lower(state, batch).compile()
