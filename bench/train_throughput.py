@@ -144,10 +144,9 @@ def main() -> None:
         config = replace(config, train={"batch_size": args.batch_size})
     m, batch_size = config.model, config.train.batch_size
     dtypes = ["float32"] + (["bfloat16"] if jax.default_backend() != "cpu" else [])
-    rates = {dt: matmul_rate(dt) for dt in dtypes}
-    rates_before = dict(rates)
+    before = {dt: matmul_rate(dt) for dt in dtypes}
     for dt in dtypes:
-        print(json.dumps({**rates[dt], "backend": jax.default_backend(), "devices": jax.device_count()}), flush=True)
+        print(json.dumps({**before[dt], "backend": jax.default_backend(), "devices": jax.device_count()}), flush=True)
 
     local = batch_size // jax.process_count()
     features, labels = synthetic_examples(m, 4 * local, seed=jax.process_index())
@@ -172,15 +171,12 @@ def main() -> None:
     step_s, full_s = float(np.median(times["prefix"])), float(np.median(times["full"]))
     baseline_s = unsharded_step_seconds(config, features, labels, args.steps) if jax.process_count() == 1 else None
     # The matmul rate again after the steps: the larger of the two is the roofline (the conservative ratio).
-    after = {dt: matmul_rate(dt) for dt in dtypes}
-    for dt in dtypes:
-        if after[dt]["gflops"] > rates[dt]["gflops"]:
-            rates[dt] = after[dt]
+    dt = m.compute_dtype if m.compute_dtype in dtypes else "float32"
+    rate_before, rate_after = before[dt]["gflops"], matmul_rate(dt)["gflops"]
+    matmul = max(rate_before, rate_after) * 1e9
     flops = model_flops_per_example(m) * batch_size
     achieved = flops / step_s
     peak = peak_flops(jax.devices()[0], m.compute_dtype)
-    dt = m.compute_dtype if m.compute_dtype in rates else "float32"
-    matmul = rates[dt]["gflops"] * 1e9
     print(json.dumps({
         "bench": "train_step",
         "config": Path(args.config).name,
@@ -192,7 +188,7 @@ def main() -> None:
         "full_sequence_step_ms_median": round(full_s * 1e3, 2),
         "speed_vs_full_sequence_step": round(full_s / step_s, 3),
         "full_sequence_of_matmul_roofline": round(flops / full_s / (matmul * jax.local_device_count()), 4),
-        "matmul_gflops_before_after": [round(rates_before[dt]["gflops"], 1), round(after[dt]["gflops"], 1)],
+        "matmul_gflops_before_after": [round(rate_before, 1), round(rate_after, 1)],
         "unsharded_step_ms_median": None if baseline_s is None else round(baseline_s * 1e3, 2),
         "speed_vs_unsharded_step": None if baseline_s is None else round(baseline_s / step_s, 3),
         "compile_s": round(compile_s, 2),

@@ -52,8 +52,10 @@ from phoenix.model.prefix_encoder import PrefixEncoder
 class PrefixCache:
     """Every layer's keys and values for user + history, computed once per request."""
 
-    keys: jnp.ndarray  # [L, B, 1+H, G, Dh]
-    values: jnp.ndarray  # [L, B, 1+H, G, Dh]
+    # One array per layer, not stacked: training differentiates through the cache, and a
+    # stack costs a copy of every layer's keys and values forward and again backward.
+    keys: tuple[jnp.ndarray, ...]  # L x [B, 1+H, G, Dh]
+    values: tuple[jnp.ndarray, ...]  # L x [B, 1+H, G, Dh]
     history_valid: jnp.ndarray  # [B, H]
     match: jnp.ndarray | None = None  # [B, 1+H, A, K·E] match queries (model.sequence_match only)
 
@@ -134,7 +136,7 @@ class PhoenixRanker(nnx.Module):
     def encode_prefix(self, batch: PrefixBatch) -> PrefixCache:
         """Run user + history once and keep every layer's keys and values."""
         states, keys, values = self.encoder.run_prefix(batch)  # [B, 1+H, D]; per layer [B, 1+H, G, Dh]
-        return PrefixCache(jnp.stack(keys), jnp.stack(values), batch.history_valid, self.match_queries(states))
+        return PrefixCache(tuple(keys), tuple(values), batch.history_valid, self.match_queries(states))
 
     def score_cached(
         self, cache: PrefixCache, candidates: CandidateBatch, post_keep: jnp.ndarray | None = None
@@ -144,8 +146,8 @@ class PhoenixRanker(nnx.Module):
         x = self.candidate_tokens(candidates, posts)  # [B, C, D]
         rope = self.encoder.rotary(candidates.cutoff + 1)  # every candidate sits right after its cutoff
         sees = candidate_prefix_mask(cache.history_valid, candidates.cutoff)  # [B, C, 1+H]
-        for layer, block in enumerate(self.encoder.blocks):
-            x = block.candidates(x, rope, cache.keys[layer], cache.values[layer], sees)  # [B, C, D]
+        for block, keys, values in zip(self.encoder.blocks, cache.keys, cache.values, strict=True):
+            x = block.candidates(x, rope, keys, values, sees)  # [B, C, D]
         logits = self.unembed(self.encoder.final_norm(x)).astype(jnp.float32)  # [B, C, A]
         return self.calibration(logits + self.match_logits(cache.match, posts, candidates.cutoff))
 
