@@ -6,6 +6,13 @@ in the same run, one JSON line each:
 * `load`: `load_interactions` (CSV parse, validation, id mapping, time sort)
   and the next-item split with its 2 x 100 sampled negatives per user;
 * `baselines`: most-popular and co-occurrence, both splits;
+* `phoenix_trainer`: Phoenix's training epoch on the benchmark config
+  against the same config with `logs.batch_by_tokens` off (every step
+  `batch_size` windows, whatever their length: the trainer before it), in
+  the same run: each runs two epochs, the first with its compilations, the
+  second steady; the ratio is of steady epochs. The XLA-counted FLOPs of
+  the epoch's steps over its seconds, as a fraction of the matmul rate
+  (`bench/roofline.py`, measured before and after, the larger kept);
 * `phoenix_epoch` / `sasrec_epoch`: one training epoch of each model with
   the benchmark config (compilation included, so this is an upper bound),
   plus one validation pass;
@@ -68,6 +75,48 @@ def one_epoch(config, split, which: str) -> tuple[float, float]:
     return time.perf_counter() - start, fit.validations[-1]["valid_ndcg@10"]
 
 
+def timed_epochs(split, config, epochs: int = 2) -> dict:
+    """Seconds of each of the first `epochs` training epochs (steps only, no validation) and the
+    XLA-counted FLOPs of one epoch's steps."""
+    import jax
+
+    from phoenix.benchmark.phoenix_on_logs import log_training
+
+    run = log_training(split, config)
+    key = jax.random.key(0)
+    seconds, flops_by_shape, shapes = [], {}, []
+    for index in range(epochs):
+        start = time.perf_counter()
+        for batch, shared in run.epoch(index):
+            loss = run.trainer.step(batch, shared, key)
+            if index == 0:
+                shape = str([getattr(a, "shape", None) for a in jax.tree.leaves((batch, shared))])
+                shapes.append(shape)
+                if shape not in flops_by_shape:
+                    flops_by_shape[shape] = run.trainer.step_flops(batch, shared, key)
+        jax.block_until_ready(loss)
+        seconds.append(time.perf_counter() - start)
+    flops = sum(flops_by_shape[k] for k in shapes)
+    return {"epoch_s": [round(x, 2) for x in seconds], "steps": run.steps_per_epoch,
+            "shapes": len(flops_by_shape), "gflop_per_epoch": round(flops / 1e9, 1)}
+
+
+def trainer_comparison(split, config) -> dict:
+    """Today's config against the same with batches of count-sized windows, in one run."""
+    from bench.roofline import matmul_rate
+
+    before = matmul_rate("float32")["gflops"]
+    previous = timed_epochs(split, replace(config, logs={"batch_by_tokens": False}))
+    current = timed_epochs(split, config)
+    roofline = max(before, matmul_rate("float32")["gflops"])
+    out = {"stage": "phoenix_trainer", "matmul_gflops": round(roofline, 1), "by_count": previous,
+           "by_tokens": current, "steady_speedup": round(previous["epoch_s"][-1] / current["epoch_s"][-1], 2),
+           "first_epoch_speedup": round(previous["epoch_s"][0] / current["epoch_s"][0], 2)}
+    for r in (previous, current):
+        r["of_matmul_roofline"] = round(r["gflop_per_epoch"] / r["epoch_s"][-1] / roofline, 3)
+    return out
+
+
 def worst_training_s(epoch_s: float, max_epochs: int, budget_s: float) -> float:
     """Longest training: every epoch to max_epochs, or the budget plus the epoch that crosses it."""
     unbounded = epoch_s * max_epochs
@@ -99,6 +148,7 @@ def main() -> None:
                   (("popular", popular_scores), ("cooccurrence", cooccurrence_scores))}
         baselines_s = time.perf_counter() - start
         emit({"stage": "baselines", "seconds": round(baselines_s, 2), "test": counts})
+        emit(trainer_comparison(split, config))
         epochs = {}
         for which in ("phoenix", "sasrec"):
             seconds, ndcg = one_epoch(config, split, which)

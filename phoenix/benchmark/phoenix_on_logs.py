@@ -27,7 +27,9 @@ average of the parameters.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from collections.abc import Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -39,6 +41,7 @@ from phoenix.config import PhoenixConfig
 from phoenix.data.batch import CandidateBatch, RankerBatch
 from phoenix.data.log_examples import (
     HashTables,
+    batch_sizes,
     epoch_batches,
     evaluation_batches,
     num_batches,
@@ -162,10 +165,19 @@ def phoenix_scores(
     return scores
 
 
-def train_phoenix_on_log(
-    split: NextItemSplit, config: PhoenixConfig, progress: bool = True
-) -> tuple[PhoenixRanker, HashTables, FitResult]:
-    """Train through the one loop; the model ends holding the best validated (averaged) parameters."""
+@dataclasses.dataclass
+class LogTraining:
+    """Everything one Phoenix training run on a log needs: the trainer, the hashed ids, the plan of
+    each epoch's batches and the validation score (the benchmark and `bench/logs_scale.py` share it)."""
+
+    trainer: Trainer
+    tables: HashTables
+    epoch: Callable[[int], Iterator[tuple[tuple, jnp.ndarray]]]  # epoch index -> (examples, catalogue) batches
+    steps_per_epoch: int
+    validate: Callable[[PhoenixRanker], dict[str, float]]
+
+
+def log_training(split: NextItemSplit, config: PhoenixConfig) -> LogTraining:
     config.check_logs()
     logs, schedule = config.logs, config.logs.train
     tables = HashTables.build(split, config.model)
@@ -173,7 +185,8 @@ def train_phoenix_on_log(
     if len(windows) == 0:
         raise ValueError("phoenix: the log has no training interactions")
     sampler = split.training_negatives()
-    steps_per_epoch = num_batches(windows, schedule.batch_size)
+    sizes = batch_sizes(windows, schedule.batch_size, config.model.history_len, logs.batch_by_tokens)  # [N]
+    steps_per_epoch = num_batches(windows, sizes)
     action = config.model.actions.index(logs.interaction_action)
     loss = functools.partial(
         log_loss_fn, groups=1 + logs.train_negatives, action=action, listwise_weight=logs.listwise_weight,
@@ -184,20 +197,29 @@ def train_phoenix_on_log(
 
     def epoch(index: int):
         rng = np.random.default_rng([schedule.seed, index])
-        for chosen in epoch_batches(windows, schedule.batch_size, rng):
-            batch, labels = training_batch(
-                split, tables, windows, chosen, schedule.batch_size, logs.train_negatives, sampler, rng
-            )
+        for chosen in epoch_batches(windows, sizes, rng):
+            size = int(sizes[chosen[0]])
+            batch, labels = training_batch(split, tables, windows, chosen, size, logs.train_negatives, sampler, rng)
             items = catalogue_sample(split.num_items, logs.catalogue_negatives, rng)
-            users = np.pad(windows.user[chosen], (0, schedule.batch_size - chosen.size))  # [B] 0: padding, no items
+            users = np.pad(windows.user[chosen], (0, size - chosen.size))  # [B] 0: padding, no items
             user_items = (  # [B, S]
                 sampler.is_positive(users[:, None], items[None, :]) if logs.catalogue_excludes_user_items else None
             )
             yield (batch, labels, user_items), tables.item[items]
 
+    def validate(model: PhoenixRanker) -> dict[str, float]:
+        return hit_and_ndcg(phoenix_scores(model, split, tables, "valid", action))
+
+    return LogTraining(trainer, tables, epoch, steps_per_epoch, validate)
+
+
+def train_phoenix_on_log(
+    split: NextItemSplit, config: PhoenixConfig, progress: bool = True
+) -> tuple[PhoenixRanker, HashTables, FitResult]:
+    """Train through the one loop; the model ends holding the best validated (averaged) parameters."""
+    run = log_training(split, config)
     fit_result = fit(
-        trainer, lambda start, end: epoch_steps(start, end, steps_per_epoch, epoch),
-        lambda model: hit_and_ndcg(phoenix_scores(model, split, tables, "valid", action)),
-        metric="valid_ndcg@10", progress=progress,
+        run.trainer, lambda start, end: epoch_steps(start, end, run.steps_per_epoch, run.epoch),
+        run.validate, metric="valid_ndcg@10", progress=progress,
     )
-    return trainer.model, tables, fit_result
+    return run.trainer.model, run.tables, fit_result

@@ -47,6 +47,9 @@ class LogsConfig:
     # Leave the user's own training items out of the catalogue softmax's negatives, as the
     # protocol's and SASRec's negatives are (see phoenix_training.catalogue_loss).
     catalogue_excludes_user_items: bool = False
+    # `[logs.train] batch_size` counts windows of the full history_len; a batch of shorter windows
+    # (history bucket b) holds batch_size · history_len / b of them, as many positions per step.
+    batch_by_tokens: bool = False
     train: TrainConfig = dataclasses.field(default_factory=_logs_schedule)
 
     def __post_init__(self) -> None:

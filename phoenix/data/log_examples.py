@@ -11,6 +11,10 @@ trains every position of the window, each seeing only the items before it.
 
 Windows are batched by size bucket (powers of two) so short sequences do not
 pay for H: a batch holds windows of one bucket, grouped afresh every epoch.
+With `by_tokens` a batch of shorter windows holds proportionally more of them
+(batch_size · H / bucket), so every step carries about as many positions and a
+sparse log, whose windows are mostly 8 long, takes a few large steps an epoch
+instead of many small ones.
 """
 
 from __future__ import annotations
@@ -135,20 +139,30 @@ def training_windows(split: NextItemSplit, history_len: int, recent: int = 0) ->
     )
 
 
-def num_batches(windows: TrainingWindows, batch_size: int) -> int:
+def batch_sizes(windows: TrainingWindows, batch_size: int, history_len: int, by_tokens: bool) -> np.ndarray:  # [N]
+    """Windows per batch for each window's shape: `batch_size`, or with `by_tokens` batch_size · H / bucket
+    (a multiple of batch_size, so a batch still splits evenly over the mesh's data axis)."""
+    if not by_tokens:
+        return np.full(len(windows), batch_size, np.int64)
+    return batch_size * (history_len // windows.bucket)
+
+
+def num_batches(windows: TrainingWindows, sizes: np.ndarray) -> int:
     """Batches per epoch of `epoch_batches` (every shape bucket's last batch may be short)."""
-    _, counts = np.unique(windows.shape_key, return_counts=True)
-    return int((-(-counts // batch_size)).sum())
+    keys, first, counts = np.unique(windows.shape_key, return_index=True, return_counts=True)
+    return int((-(-counts // sizes[first])).sum())
 
 
-def epoch_batches(windows: TrainingWindows, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Window indices of each batch: windows of one shape bucket, shuffled within and across buckets."""
+def epoch_batches(windows: TrainingWindows, sizes: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """Window indices of each batch: windows of one shape bucket, shuffled within and across buckets;
+    `sizes` [N] is the batch size of each window's shape (`batch_sizes`)."""
     order = rng.permutation(len(windows))
     key = windows.shape_key
     batches = []
     for bucket in np.unique(key):
         members = order[key[order] == bucket]
-        batches += [members[lo : lo + batch_size] for lo in range(0, members.size, batch_size)]
+        size = int(sizes[members[0]])
+        batches += [members[lo : lo + size] for lo in range(0, members.size, size)]
     return [batches[i] for i in rng.permutation(len(batches))]
 
 

@@ -17,6 +17,7 @@ from phoenix.config import ModelConfig
 from phoenix.data.batch import PrefixBatch
 from phoenix.model.attention_mask import prefix_mask
 from phoenix.model.axes import embed, linear
+from phoenix.model.dropout import Dropout
 from phoenix.model.transformer import RMSNorm, Rotary, TransformerBlock
 from phoenix.parallel.sharded_lookup import embedding_lookup
 
@@ -56,7 +57,7 @@ class PrefixEncoder(nnx.Module):
         self.history_proj = linear(2 * k * e + 2 * e, d, ("tokens_in", "embed"), **dense)
         self.blocks = nnx.List([TransformerBlock(config, rngs=rngs) for _ in range(config.num_layers)])
         self.final_norm = RMSNorm(d)
-        self.embed_dropout = nnx.Dropout(config.dropout_rate, rngs=rngs)
+        self.embed_dropout = Dropout(config.dropout_rate, rngs=rngs)
 
     def rotary(self, positions: jnp.ndarray) -> Rotary:  # positions [B, T]
         return Rotary.at(positions, self.config.head_dim, self.config.rope_base, self.config.history_len + 2)

@@ -18,6 +18,7 @@ from flax import nnx
 
 from phoenix.config import SASRecConfig
 from phoenix.model.axes import embed, layer_norm, linear
+from phoenix.model.dropout import Dropout
 
 
 def sasrec_causal_mask(valid: jnp.ndarray) -> jnp.ndarray:  # valid [B, L] -> [B, L, L]
@@ -36,7 +37,7 @@ class SASRecBlock(nnx.Module):
         self.query, self.key, self.value, self.out = (linear(d, d, ("embed", "q_heads"), rngs=rngs) for _ in range(4))
         self.ffn_norm = layer_norm(d, "norm", epsilon=1e-8, rngs=rngs)
         self.ffn_in, self.ffn_out = linear(d, d, ("embed", "mlp"), rngs=rngs), linear(d, d, ("mlp", "embed"), rngs=rngs)
-        self.dropout = nnx.Dropout(config.dropout_rate, rngs=rngs)
+        self.dropout = Dropout(config.dropout_rate, rngs=rngs)
 
     def attention(self, queries: jnp.ndarray, x: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:  # [B, L, D]
         split = lambda t: rearrange(t, "b l (h d) -> b h l d", h=self.num_heads)  # noqa: E731
@@ -62,7 +63,7 @@ class SASRec(nnx.Module):
         self.position_embed = embed(
             config.history_len, config.model_dim, ("positions", "embed"), embedding_init=init, rngs=rngs
         )
-        self.dropout = nnx.Dropout(config.dropout_rate, rngs=rngs)
+        self.dropout = Dropout(config.dropout_rate, rngs=rngs)
         self.blocks = nnx.List([SASRecBlock(config, rngs=rngs) for _ in range(config.num_layers)])
         self.final_norm = layer_norm(config.model_dim, "norm", epsilon=1e-8, rngs=rngs)
 

@@ -20,6 +20,7 @@ from flax import nnx
 
 from phoenix.config import ModelConfig
 from phoenix.model.axes import linear, param
+from phoenix.model.dropout import Dropout
 
 _MASKED = -1e30
 # Largest soft cap for which exp(capped logit) is safe in float32 without a max pass.
@@ -182,7 +183,7 @@ class TransformerBlock(nnx.Module):
         self.ffn = GatedGeluFFN(config, rngs=rngs)
         self.ffn_out_norm = RMSNorm(d)
         # Residual dropout (off by default); `without_dropout(model)` turns it off for scoring.
-        self.dropout = nnx.Dropout(config.dropout_rate, rngs=rngs)
+        self.dropout = Dropout(config.dropout_rate, rngs=rngs)
 
     def _after_attention(self, x: jnp.ndarray, attn_out: jnp.ndarray) -> jnp.ndarray:
         h = x + self.dropout(self.attn_out_norm(attn_out))

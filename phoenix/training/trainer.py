@@ -90,6 +90,12 @@ class Trainer:
             self.state, loss = self._step(self.state, batch, shared, dropout_key)
         return loss
 
+    def step_flops(self, batch: Any, shared: Any, dropout_key: jax.Array) -> float:
+        """XLA's count of the floating-point operations of one step on this batch's shapes."""
+        with jax.set_mesh(self.mesh):
+            compiled = self._step.lower(self.state, batch, shared, dropout_key).compile()
+        return float(compiled.cost_analysis().get("flops", float("nan")))
+
     def objects(self) -> tuple[nnx.Module, nnx.Optimizer]:
         """The current model and optimizer as NNX objects (sharing the state's arrays)."""
         return nnx.merge(self.graphdef, self.state)

@@ -9,6 +9,7 @@ from helpers import SMALL_MODEL, log_from_sequences
 
 from phoenix.data.log_examples import (
     HashTables,
+    batch_sizes,
     epoch_batches,
     evaluation_batches,
     num_batches,
@@ -75,9 +76,10 @@ def test_training_batch_candidates_see_only_earlier_items_and_negatives_are_not_
 def test_epoch_batches_hold_one_bucket_each_and_cover_all_windows():
     split = _split()
     windows = training_windows(split, H)
-    batches = epoch_batches(windows, 2, np.random.default_rng(1))
+    sizes = batch_sizes(windows, 2, H, by_tokens=False)
+    batches = epoch_batches(windows, sizes, np.random.default_rng(1))
     assert sorted(np.concatenate(batches).tolist()) == list(range(len(windows)))
-    assert len(batches) == num_batches(windows, 2)
+    assert len(batches) == num_batches(windows, sizes)
     assert all(np.unique(windows.shape_key[b]).size == 1 for b in batches)
     # User 1's later windows train 6 targets each: a smaller target bucket than its first window.
     assert windows.target_bucket[windows.user == 1].tolist() == [12, 8, 8, 8]
@@ -133,3 +135,19 @@ def test_a_short_tail_of_targets_shares_the_shape_of_its_history_bucket():
     assert windows.length.tolist() == [64, 35] and (windows.length - windows.first).tolist() == [64, 3]
     assert windows.target_bucket.tolist() == [64, 16]
     assert (windows.target_bucket >= windows.length - windows.first).all()
+
+
+def test_batches_by_tokens_hold_as_many_positions_as_full_length_windows():
+    # 40 users of 5 training items (bucket 8) and user 1's windows of 12 (bucket 12).
+    sequences = {1: list(range(1, 31))} | {u: [100 + 7 * u + i for i in range(7)] for u in range(2, 42)}
+    split = split_next_item(log_from_sequences(sequences, 500), negatives=10)
+    windows = training_windows(split, 16)
+    sizes = batch_sizes(windows, 2, 16, by_tokens=True)
+    assert sizes[windows.bucket == 8].tolist() == [4] * 40 and (sizes[windows.bucket == 16] == 2).all()
+    batches = epoch_batches(windows, sizes, np.random.default_rng(0))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(windows)))
+    # 40 short windows by 4; user 1's three windows of bucket 16 by 2, in two shapes (16 and 8 targets).
+    assert len(batches) == num_batches(windows, sizes) == 10 + 2
+    for b in batches:
+        assert b.size <= sizes[b[0]] and (windows.bucket[b] * b.size <= 2 * 16).all()
+    assert num_batches(windows, batch_sizes(windows, 2, 16, by_tokens=False)) == 20 + 2
