@@ -207,8 +207,10 @@ def log_training(split: NextItemSplit, config: PhoenixConfig) -> LogTraining:
             )
             yield (batch, labels, user_items), tables.item[items]
 
+    validation = split.eval_sample(logs.valid_users, logs.eval_seed)
+
     def validate(model: PhoenixRanker) -> dict[str, float]:
-        return hit_and_ndcg(phoenix_scores(model, split, tables, "valid", action))
+        return hit_and_ndcg(phoenix_scores(model, validation, tables, "valid", action))
 
     return LogTraining(trainer, tables, epoch, steps_per_epoch, validate)
 

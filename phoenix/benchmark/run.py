@@ -90,7 +90,8 @@ def paired_comparisons(results: dict[str, dict]) -> dict[str, dict]:
 def _run_sasrec(log: InteractionLog, split: NextItemSplit, config: PhoenixConfig, progress: bool, out: Path) -> dict:
     from phoenix.benchmark.sasrec import sasrec_scores, train_sasrec
 
-    model, fit = train_sasrec(split, config.sasrec, progress, config.mesh)
+    validation = split.eval_sample(config.logs.valid_users, config.logs.eval_seed)
+    model, fit = train_sasrec(split, config.sasrec, progress, config.mesh, validation)
     return _trained_result(fit, lambda which: sasrec_scores(model, split, which))
 
 

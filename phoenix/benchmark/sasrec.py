@@ -78,9 +78,11 @@ def sasrec_scores(model: SASRec, split: NextItemSplit, which: str) -> np.ndarray
 
 
 def train_sasrec(
-    split: NextItemSplit, config: SASRecConfig, progress: bool = True, mesh_config: MeshConfig | None = None
+    split: NextItemSplit, config: SASRecConfig, progress: bool = True, mesh_config: MeshConfig | None = None,
+    validation: NextItemSplit | None = None,
 ) -> tuple[SASRec, FitResult]:
-    """Train through the one loop; the model ends holding the best validated epoch's parameters."""
+    """Train through the one loop; the model ends holding the best validated epoch's parameters
+    (validated on `validation`, a sample of the split's users, or on all of them)."""
     schedule, mesh_config = config.train, mesh_config or MeshConfig()
     users = np.flatnonzero(split.train_len >= 2) + 1
     if users.size == 0:
@@ -108,6 +110,7 @@ def train_sasrec(
 
     fit_result = fit(
         trainer, lambda start, end: epoch_steps(start, end, steps_per_epoch, epoch),
-        lambda model: hit_and_ndcg(sasrec_scores(model, split, "valid")), metric="valid_ndcg@10", progress=progress,
+        lambda model: hit_and_ndcg(sasrec_scores(model, validation or split, "valid")), metric="valid_ndcg@10",
+        progress=progress,
     )
     return trainer.model, fit_result

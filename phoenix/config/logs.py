@@ -33,6 +33,10 @@ class LogsConfig:
     rating_actions: dict[str, tuple[float, ...]] = dataclasses.field(default_factory=_default_rating_actions)
     eval_negatives: int = 100
     eval_seed: int = 0
+    # Validation during training (early stopping, the kept epoch) scores this many of the evaluated
+    # users, the same ones for every model and epoch (0: all of them); the reported valid and test
+    # numbers score every user.
+    valid_users: int = 0
     min_interactions: int = 3
     train_negatives: int = 4
     listwise_weight: float = 1.0
@@ -57,6 +61,7 @@ class LogsConfig:
             field = f"logs.rating_actions.{action}"
             _require(len(bounds) == 2, field, f"expected [low, high] ratings, got {list(bounds)}")
             _require(bounds[0] <= bounds[1], field, f"low {bounds[0]} is above high {bounds[1]}")
+        _require(self.valid_users >= 0, "logs.valid_users", "must be >= 0 (0: every evaluated user)")
         _require(self.min_interactions >= 3, "logs.min_interactions", "must be at least 3 (train, valid, test)")
         require_at_least_one(self, "logs", ("eval_negatives", "train_negatives"))
         _require(self.recent_targets >= 0, "logs.recent_targets", "must be >= 0 (0: every position)")

@@ -64,6 +64,15 @@ class NextItemSplit:
     # these, so a request in the log's own ids scores as the benchmark did. None: the indices.
     model_ids: dict[str, np.ndarray] | None = None  # "user" [U+1], "item" [I+1], "author" [W+1]
 
+    def eval_sample(self, size: int, seed: int) -> NextItemSplit:
+        """The split with `size` of its evaluated users, drawn uniformly with `seed` (all when size is 0
+        or at least their number): SASRec's authors validate on 10,000 users of a larger log."""
+        if size <= 0 or size >= self.eval_users.size:
+            return self
+        rows = np.sort(np.random.default_rng([seed, 3]).choice(self.eval_users.size, size, replace=False))
+        return dataclasses.replace(
+            self, eval_users=self.eval_users[rows], negatives={k: v[rows] for k, v in self.negatives.items()})
+
     def train_mask(self) -> np.ndarray:  # [N] rows of `sequences` that are training data
         position = np.arange(self.sequences.item.size) - np.repeat(self.sequences.offsets[:-1], self.sequences.lengths)
         return position < np.repeat(self.train_len, self.sequences.lengths)

@@ -87,3 +87,17 @@ def test_scores_with_nan_or_wrong_shape_are_refused():
         target_ranks(np.array([[1.0, 0.0], [np.nan, 0.0]]))
     with pytest.raises(ValueError, match="expected \\[users, 1 \\+ negatives\\]"):
         target_ranks(np.ones(5))
+
+
+def test_eval_sample_keeps_each_users_targets_and_negatives_and_is_fixed_by_the_seed():
+    sequences = {u: [10 * u + i for i in range(5)] for u in range(1, 41)}
+    split = split_next_item(log_from_sequences(sequences, 500), negatives=20)
+    sample = split.eval_sample(10, seed=0)
+    assert sample.eval_users.size == 10 and set(sample.eval_users) <= set(split.eval_users)
+    rows = np.searchsorted(split.eval_users, sample.eval_users)
+    for which in ("valid", "test"):
+        np.testing.assert_array_equal(sample.candidates(which), split.candidates(which)[rows])
+        np.testing.assert_array_equal(sample.history_len(which), split.history_len(which)[rows])
+    np.testing.assert_array_equal(split.eval_sample(10, seed=0).eval_users, sample.eval_users)
+    assert not np.array_equal(split.eval_sample(10, seed=1).eval_users, sample.eval_users)
+    assert split.eval_sample(0, seed=0) is split and split.eval_sample(40, seed=0) is split
