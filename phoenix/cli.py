@@ -10,7 +10,7 @@
     phoenix index    --workdir DIR --corpus FILE [--out PATH]
     phoenix retrieve --workdir DIR (--user-file U.json | --user ID) [-k 1000]
     phoenix demo  [--config C] [--workdir DIR]
-    phoenix benchmark-logs --interactions PATH [--format F] [--config C] [--out DIR] [--seed S]
+    phoenix benchmark-logs --interactions PATH [--format F] [--config C] [--out DIR] [--seed S] [--valid-only]
 """
 
 from __future__ import annotations
@@ -228,7 +228,8 @@ def _benchmark_logs(args: argparse.Namespace) -> int:
     if args.seed is not None:  # training seeds only: the split and its negatives stay the same
         config = replace(config, logs={"train": {"seed": args.seed}}, sasrec={"train": {"seed": args.seed}})
     models = tuple(args.models.split(",")) if args.models else MODELS
-    report = run_log_benchmark(args.interactions, config, args.out, args.format, models, not args.no_progress)
+    report = run_log_benchmark(args.interactions, config, args.out, args.format, models, not args.no_progress,
+                               valid_only=args.valid_only)
     print(json.dumps(report))
     return 0
 
@@ -366,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="training seed of Phoenix and SASRec (overrides the config)")
     p.add_argument("--models", help="comma-separated subset of phoenix,sasrec,popular,cooccurrence, or "
                                     "phoenix_ids (Phoenix on item ids alone, SASRec's information)")
+    p.add_argument("--valid-only", action="store_true",
+                   help="score the validation split only (for choosing a configuration: the test split is never "
+                        "scored; paired intervals over the validation users)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_benchmark_logs)
     return parser

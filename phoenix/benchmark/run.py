@@ -42,11 +42,13 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def _fingerprint(path: Path, fmt: str, config: PhoenixConfig) -> str:
-    """The log file(s), the format, the config and the code: what a finished result depends on."""
+def _fingerprint(path: Path, fmt: str, config: PhoenixConfig, splits: tuple[str, ...]) -> str:
+    """The log file(s), the format, the config, the splits scored and the code: what a finished result
+    depends on."""
     files = sorted(path.rglob("*")) if path.is_dir() else [path]
     stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
-    return hashlib.sha256(json.dumps([stats, fmt, config_to_toml(config), code_version()]).encode()).hexdigest()[:16]
+    key = [stats, fmt, config_to_toml(config), list(splits), code_version()]
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
 
 
 def _write_json(path: Path, value: dict) -> None:
@@ -57,27 +59,28 @@ def _write_json(path: Path, value: dict) -> None:
 
 
 def _count_baseline(scorer: Callable[[NextItemSplit, str], object]) -> Callable:
-    def run(log: InteractionLog, split: NextItemSplit, config: PhoenixConfig, progress: bool, out: Path) -> dict:
-        return _scored(lambda which: scorer(split, which))
+    def run(log: InteractionLog, split: NextItemSplit, config: PhoenixConfig, progress: bool, out: Path,
+            splits: tuple[str, ...]) -> dict:
+        return _scored(lambda which: scorer(split, which), splits)
 
     return run
 
 
-def _scored(scores: Callable[[str], np.ndarray]) -> dict:
-    """Valid and test HR@10 / NDCG@10, and each test user's NDCG@10 for the paired comparisons."""
+def _scored(scores: Callable[[str], np.ndarray], splits: tuple[str, ...]) -> dict:
+    """HR@10 / NDCG@10 on each split, and each user's NDCG@10 on the last one for the paired comparisons."""
     result = {}
-    for which in ("valid", "test"):
+    for which in splits:
         matrix = scores(which)
         result[which] = hit_and_ndcg(matrix)
-        if which == "test":
-            result["test_user_ndcg@10"] = np.round(user_ndcg(matrix), 6).tolist()
+    result[f"{splits[-1]}_user_ndcg@10"] = np.round(user_ndcg(matrix), 6).tolist()
     return result
 
 
-def paired_comparisons(results: dict[str, dict]) -> dict[str, dict]:
-    """For every pair of models: the mean per-user difference in test NDCG@10, its 95% bootstrap
+def paired_comparisons(results: dict[str, dict], split: str = "test") -> dict[str, dict]:
+    """For every pair of models: the mean per-user difference in NDCG@10 on `split`, its 95% bootstrap
     interval over users, and the ratio of the two means."""
-    per_user = {name: np.array(r["test_user_ndcg@10"]) for name, r in results.items() if "test_user_ndcg@10" in r}
+    key = f"{split}_user_ndcg@10"
+    per_user = {name: np.array(r[key]) for name, r in results.items() if key in r}
     out = {}
     for i, first in enumerate(per_user):
         for second in list(per_user)[i + 1:]:
@@ -87,21 +90,23 @@ def paired_comparisons(results: dict[str, dict]) -> dict[str, dict]:
     return out
 
 
-def _run_sasrec(log: InteractionLog, split: NextItemSplit, config: PhoenixConfig, progress: bool, out: Path) -> dict:
+def _run_sasrec(log: InteractionLog, split: NextItemSplit, config: PhoenixConfig, progress: bool, out: Path,
+                splits: tuple[str, ...]) -> dict:
     from phoenix.benchmark.sasrec import sasrec_scores, train_sasrec
 
     validation = split.eval_sample(config.logs.valid_users, config.logs.eval_seed)
     model, fit = train_sasrec(split, config.sasrec, progress, config.mesh, validation)
-    return _trained_result(fit, lambda which: sasrec_scores(model, split, which))
+    return _trained_result(fit, lambda which: sasrec_scores(model, split, which), splits)
 
 
-def _run_phoenix(log: InteractionLog, split: NextItemSplit, config: PhoenixConfig, progress: bool, out: Path) -> dict:
+def _run_phoenix(log: InteractionLog, split: NextItemSplit, config: PhoenixConfig, progress: bool, out: Path,
+                 splits: tuple[str, ...]) -> dict:
     from phoenix.benchmark.phoenix_on_logs import phoenix_scores, train_phoenix_on_log
     from phoenix.benchmark.servable import write_servable_workdir
 
     model, tables, fit = train_phoenix_on_log(split, config, progress)
     action = config.model.actions.index(config.logs.interaction_action)
-    result = _trained_result(fit, lambda which: phoenix_scores(model, split, tables, which, action))
+    result = _trained_result(fit, lambda which: phoenix_scores(model, split, tables, which, action), splits)
     workdir = write_servable_workdir(out / "phoenix_workdir", model, config, log, split, max(fit.best_step, 0))
     return result | {"workdir": str(workdir)}
 
@@ -116,16 +121,16 @@ def ids_only(split: NextItemSplit, config: PhoenixConfig) -> tuple[NextItemSplit
 
 
 def _run_phoenix_ids(log: InteractionLog, split: NextItemSplit, config: PhoenixConfig, progress: bool,
-                     out: Path) -> dict:
+                     out: Path, splits: tuple[str, ...]) -> dict:
     from phoenix.benchmark.phoenix_on_logs import phoenix_scores, train_phoenix_on_log
 
     split, config = ids_only(split, config)
     model, tables, fit = train_phoenix_on_log(split, config, progress)
-    return _trained_result(fit, lambda which: phoenix_scores(model, split, tables, which, 0))
+    return _trained_result(fit, lambda which: phoenix_scores(model, split, tables, which, 0), splits)
 
 
-def _trained_result(fit: FitResult, scores: Callable[[str], object]) -> dict:
-    result = _scored(scores)
+def _trained_result(fit: FitResult, scores: Callable[[str], object], splits: tuple[str, ...]) -> dict:
+    result = _scored(scores, splits)
     epochs = round(fit.steps / fit.steps_per_epoch, 3)  # trained epochs (validation may run every few)
     return {**result, "best_epoch": fit.best_epoch, "epochs": epochs, "stopped_by": fit.stopped_by,
             "history": fit.validations}
@@ -155,7 +160,10 @@ def data_summary(log: InteractionLog, split: NextItemSplit) -> dict:
 def run_log_benchmark(
     path: str | Path, config: PhoenixConfig, out_dir: str | Path, fmt: str = "auto",
     models: tuple[str, ...] = MODELS, progress: bool = True, log: Callable[[str], None] = print,
+    valid_only: bool = False,
 ) -> dict:
+    """Train and score `models` on the log; with `valid_only` (choosing a configuration) the test split
+    is never scored, and the paired intervals are over the validation users."""
     start = time.perf_counter()
     path, out = Path(path), Path(out_dir)
     unknown = [m for m in models if m not in RUNNERS]
@@ -178,7 +186,8 @@ def run_log_benchmark(
     data = data_summary(interactions, split) | {"sasrec_profile": profile}
     log(f"{path}: {data['interactions']} interactions, {data['users']} users, {data['items']} items, "
         f"{data['eval_users']} evaluated, {data['malformed_rows']} malformed rows")
-    fingerprint = _fingerprint(path, fmt, config)
+    splits = ("valid",) if valid_only else ("valid", "test")
+    fingerprint = _fingerprint(path, fmt, config, splits)
     results = {}
     for name in models:
         saved = out / "models" / f"{name}.json"
@@ -190,21 +199,22 @@ def run_log_benchmark(
                 continue
             log(f"{name}: {saved} is from another log, config or code version: running it again")
         began = time.perf_counter()
-        result = RUNNERS[name](interactions, split, config, progress, out)
+        result = RUNNERS[name](interactions, split, config, progress, out, splits)
         result["seconds"] = round(time.perf_counter() - began, 2)
         _write_json(saved, {"fingerprint": fingerprint, "result": result})
         results[name] = result
-        log(f"{name}: valid ndcg@10 {result['valid']['ndcg@10']:.4f}, test ndcg@10 {result['test']['ndcg@10']:.4f}, "
-            f"hr@10 {result['test']['hr@10']:.4f} ({result['seconds']:.0f} s)")
+        log(f"{name}: " + ", ".join(f"{w} ndcg@10 {result[w]['ndcg@10']:.4f}, hr@10 {result[w]['hr@10']:.4f}"
+                                     for w in splits) + f" ({result['seconds']:.0f} s)")
     report = {"data": data, "models": {}, "seconds": round(time.perf_counter() - start, 2)}
     histories = {}
     for name, result in results.items():
-        report["models"][name] = {k: v for k, v in result.items() if k not in ("history", "test_user_ndcg@10")}
+        report["models"][name] = {k: v for k, v in result.items() if k != "history" and "_user_" not in k}
         if "history" in result:
             histories[name] = result["history"]
-    report["paired"] = paired_comparisons(results)
+    report["paired_split"] = splits[-1]
+    report["paired"] = paired_comparisons(results, splits[-1])
     for pair, p in report["paired"].items():
-        log(f"{pair}: test NDCG@10 {p['difference']:+.4f} [{p['ci95_low']:+.4f}, {p['ci95_high']:+.4f}] "
+        log(f"{pair}: {splits[-1]} NDCG@10 {p['difference']:+.4f} [{p['ci95_low']:+.4f}, {p['ci95_high']:+.4f}] "
             f"(95% bootstrap over users), ratio {p['ratio']:.3f}")
     if histories:
         from phoenix.training.plots import plot_validation_ndcg

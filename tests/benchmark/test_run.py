@@ -84,6 +84,16 @@ def test_cli_prints_the_report_as_its_last_line(tmp_path, capsys):
     assert report["data"]["sasrec_profile"] == "sparse"  # 10 interactions per user: the paper's Amazon setting
     assert "1 malformed rows" in out.err
 
+    # Choosing a configuration: --valid-only never scores the test split, even for finished models.
+    code = main(["benchmark-logs", "--interactions", str(log), "--config", str(config_path), "--out",
+                 str(tmp_path / "out"), "--models", "popular,cooccurrence", "--no-progress", "--valid-only"])
+    tuning = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and tuning["paired_split"] == "valid"
+    for name, result in tuning["models"].items():
+        assert "test" not in result and result["valid"] == report["models"][name]["valid"]
+    saved = json.loads((tmp_path / "out" / "models" / "popular.json").read_text())["result"]
+    assert "test" not in saved and "valid_user_ndcg@10" in saved
+
 
 def test_cli_names_a_missing_log(tmp_path, capsys):
     code = main(["benchmark-logs", "--interactions", str(tmp_path / "nope.csv"), "--out", str(tmp_path)])
