@@ -10,7 +10,8 @@
     phoenix index    --workdir DIR --corpus FILE [--out PATH]
     phoenix retrieve --workdir DIR (--user-file U.json | --user ID) [-k 1000]
     phoenix demo  [--config C] [--workdir DIR]
-    phoenix benchmark-logs --interactions PATH [--format F] [--config C] [--out DIR] [--seed S] [--valid-only]
+    phoenix benchmark-logs --interactions PATH [--format F] [--config C] [--out DIR] [--seed S]
+                           [--valid-only] [--jobs N]
 """
 
 from __future__ import annotations
@@ -229,7 +230,7 @@ def _benchmark_logs(args: argparse.Namespace) -> int:
         config = replace(config, logs={"train": {"seed": args.seed}}, sasrec={"train": {"seed": args.seed}})
     models = tuple(args.models.split(",")) if args.models else MODELS
     report = run_log_benchmark(args.interactions, config, args.out, args.format, models, not args.no_progress,
-                               valid_only=args.valid_only)
+                               valid_only=args.valid_only, jobs=args.jobs)
     print(json.dumps(report))
     return 0
 
@@ -370,6 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid-only", action="store_true",
                    help="score the validation split only (for choosing a configuration: the test split is never "
                         "scored; paired intervals over the validation users)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="train up to this many models side by side, each in a process pinned to its share of the "
+                        "CPU cores (on a small CPU a model's many small kernels barely use a second core)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_benchmark_logs)
     return parser

@@ -13,9 +13,11 @@ result from another code version is never reused.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from phoenix.benchmark.count_baselines import cooccurrence_scores, popular_scores
-from phoenix.config import PhoenixConfig, config_to_toml, replace
+from phoenix.config import PhoenixConfig, config_to_toml, replace, save_config
 from phoenix.data.interactions import InteractionLog, LogDataError, load_interactions
 from phoenix.data.protocol import NextItemSplit, hit_and_ndcg, split_next_item, user_ndcg
 from phoenix.evaluation.metrics import paired_bootstrap
@@ -145,6 +147,41 @@ RUNNERS = {
 }
 
 
+TRAINED = ("phoenix", "phoenix_ids", "sasrec")
+
+
+def _train_side_by_side(
+    names: list[str], args: list[str], out: Path, jobs: int, log: Callable[[str], None]
+) -> None:
+    """Train `names` in up to `jobs` child processes at once, each pinned to its share of this
+    process's cores (`benchmark-logs ARGS --models NAME`, its output in OUT/logs/NAME.log).
+    Each child writes OUT/models/NAME.json as a run of its own would; the caller then reuses them.
+    On a small CPU the models' many small kernels barely use a second core, so two models side by
+    side take little longer than the slower one alone."""
+    cores = sorted(os.sched_getaffinity(0))
+    slots = [cores[i::jobs] for i in range(min(jobs, len(cores)))]
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    pending, running = list(names), {}
+    while pending or running:
+        for slot in [s for s in range(len(slots)) if s not in running][: len(pending)]:
+            name = pending.pop(0)
+            cmd = [sys.executable, "-m", "phoenix.cli", "benchmark-logs", *args, "--models", name, "--no-progress"]
+            with (out / "logs" / f"{name}.log").open("w") as output:
+                child = subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT,
+                                         preexec_fn=functools.partial(os.sched_setaffinity, 0, slots[slot]))
+            running[slot] = (name, child)
+            log(f"{name}: training in a child process on cores {slots[slot]} (log: {out / 'logs' / (name + '.log')})")
+        time.sleep(1)
+        for slot, (name, child) in list(running.items()):
+            if child.poll() is not None:
+                del running[slot]
+                if child.returncode != 0:
+                    for _, other in running.values():
+                        other.terminate()
+                    raise RuntimeError(f"{name}: training failed (exit {child.returncode}); see "
+                                       f"{out / 'logs' / (name + '.log')}")
+
+
 def data_summary(log: InteractionLog, split: NextItemSplit) -> dict:
     return {
         "source": log.source,
@@ -160,16 +197,20 @@ def data_summary(log: InteractionLog, split: NextItemSplit) -> dict:
 def run_log_benchmark(
     path: str | Path, config: PhoenixConfig, out_dir: str | Path, fmt: str = "auto",
     models: tuple[str, ...] = MODELS, progress: bool = True, log: Callable[[str], None] = print,
-    valid_only: bool = False,
+    valid_only: bool = False, jobs: int = 1,
 ) -> dict:
     """Train and score `models` on the log; with `valid_only` (choosing a configuration) the test split
-    is never scored, and the paired intervals are over the validation users."""
+    is never scored, and the paired intervals are over the validation users; with `jobs` > 1 the
+    trained models run side by side in child processes (`_train_side_by_side`)."""
     start = time.perf_counter()
     path, out = Path(path), Path(out_dir)
+    if jobs < 1:
+        raise ValueError(f"jobs: {jobs} must be at least 1")
     unknown = [m for m in models if m not in RUNNERS]
     if unknown:
         raise ValueError(f"models: unknown {unknown} (known: {', '.join(MODELS)})")
     config.check_logs()
+    base_config = config
     interactions = load_interactions(path, config.logs, config.model.actions, fmt)
     if not interactions.author.any():  # a log without authors: the model (and serving) leave them out
         config = replace(config, model={"author_ids": False})
@@ -188,6 +229,18 @@ def run_log_benchmark(
         f"{data['eval_users']} evaluated, {data['malformed_rows']} malformed rows")
     splits = ("valid",) if valid_only else ("valid", "test")
     fingerprint = _fingerprint(path, fmt, config, splits)
+    def finished(name: str) -> bool:
+        saved = out / "models" / f"{name}.json"
+        return saved.is_file() and json.loads(saved.read_text()).get("fingerprint") == fingerprint
+
+    if jobs > 1:
+        to_train = [m for m in models if m in TRAINED and not finished(m)]
+        if to_train:
+            out.mkdir(parents=True, exist_ok=True)
+            save_config(base_config, out / "benchmark_config.toml")
+            args = ["--interactions", str(path), "--format", fmt, "--config", str(out / "benchmark_config.toml"),
+                    "--out", str(out)] + (["--valid-only"] if valid_only else [])
+            _train_side_by_side(to_train, args, out, jobs, log)
     results = {}
     for name in models:
         saved = out / "models" / f"{name}.json"

@@ -163,3 +163,19 @@ def test_a_log_with_nothing_to_evaluate_is_refused_before_any_training(tmp_path,
     code = main(["benchmark-logs", "--interactions", str(log), "--out", str(tmp_path / "out"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "short.csv: no user has 3 interactions" in err and not (tmp_path / "out").exists()
+
+
+def test_models_trained_side_by_side_land_where_a_sequential_run_finds_them(tmp_path):
+    log = tmp_path / "log.csv"
+    pacsv.write_csv(synthetic_interactions(60, 150, 900, seed=3, num_topics=5), log)
+    config = replace(_config(), logs={"train": {"num_epochs": 2}}, sasrec={"train": {"num_epochs": 2}})
+    lines = []
+    report = run_log_benchmark(log, config, tmp_path / "out", models=("phoenix", "sasrec", "popular"),
+                               progress=False, log=lines.append, valid_only=True, jobs=2)
+    assert sum("training in a child process on cores" in line for line in lines) == 2
+    for name in ("phoenix", "sasrec"):
+        assert any(line.startswith(f"{name}: reusing") for line in lines)  # the child's result, not a retrain
+        assert report["models"][name]["epochs"] == 2 and "test" not in report["models"][name]
+        assert "valid ndcg@10" in (tmp_path / "out" / "logs" / f"{name}.log").read_text()
+    with pytest.raises(ValueError, match="jobs: 0 must be at least 1"):
+        run_log_benchmark(log, config, tmp_path / "out", progress=False, log=lines.append, jobs=0)
