@@ -32,7 +32,8 @@ from phoenix.data.protocol import NextItemSplit, hit_and_ndcg, split_next_item, 
 from phoenix.evaluation.metrics import paired_bootstrap
 from phoenix.training.loop import FitResult
 
-MODELS = ("phoenix", "sasrec", "popular", "cooccurrence")  # and on request phoenix_ids (see ids_only)
+# phoenix_ids (Phoenix on item ids alone, see ids_only) runs when the log has actions beyond the interaction.
+MODELS = ("phoenix", "sasrec", "phoenix_ids", "popular", "cooccurrence")
 
 
 def code_version() -> str:
@@ -222,6 +223,10 @@ def run_log_benchmark(
     if split.eval_users.size == 0:
         raise LogDataError(f"{path}: no user has {config.logs.min_interactions} interactions (a training, a "
                            "validation and a test item): there is nothing to evaluate")
+    action = config.model.actions.index(config.logs.interaction_action)
+    if "phoenix_ids" in models and not np.delete(interactions.actions, action, axis=1).any():
+        models = tuple(m for m in models if m != "phoenix_ids")
+        log("phoenix_ids: left out, the log has no action beyond the interaction (Phoenix already sees ids alone)")
     sasrec, profile = config.sasrec.for_log(len(interactions) / max(interactions.num_users, 1))
     config = replace(config, sasrec=dataclasses.asdict(sasrec))
     data = data_summary(interactions, split) | {"sasrec_profile": profile}

@@ -24,6 +24,7 @@ from phoenix.workdir import load_model
 
 SMALL_LOGS = {"eval_negatives": 50,
               "train": {"num_epochs": 10, "patience": 10, "batch_size": 16, "learning_rate": 3e-3, "warmup_steps": 5}}
+FOUR = ("phoenix", "sasrec", "popular", "cooccurrence")  # phoenix_ids has its own test
 SMALL_SASREC = {"model_dim": 16, "history_len": 16, "train": {"num_epochs": 4, "patience": 4, "batch_size": 32}}
 
 
@@ -36,7 +37,7 @@ def test_benchmark_reports_every_model_and_phoenix_learns(tmp_path):
     log = tmp_path / "log.csv"
     pacsv.write_csv(synthetic_interactions(150, 300, 3000, seed=1, num_topics=10), log)
     lines = []
-    report = run_log_benchmark(log, _config(), tmp_path / "out", progress=False, log=lines.append)
+    report = run_log_benchmark(log, _config(), tmp_path / "out", models=FOUR, progress=False, log=lines.append)
     assert report["data"]["interactions"] == 3000 and report["data"]["users"] == 150
     assert report["data"]["malformed_rows"] == 0 and report["data"]["eval_users"] == 150
     assert report["data"]["sasrec_profile"] == "dense"  # 20 interactions per user
@@ -61,7 +62,7 @@ def test_benchmark_reports_every_model_and_phoenix_learns(tmp_path):
 
     # A rerun with the same arguments reuses every finished model instead of training again.
     lines.clear()
-    again = run_log_benchmark(log, _config(), tmp_path / "out", progress=False, log=lines.append)
+    again = run_log_benchmark(log, _config(), tmp_path / "out", models=FOUR, progress=False, log=lines.append)
     assert sum("reusing" in line for line in lines) == 4
     assert again["models"] == report["models"]
 
@@ -165,6 +166,7 @@ def test_a_log_with_nothing_to_evaluate_is_refused_before_any_training(tmp_path,
     assert code == 2 and "short.csv: no user has 3 interactions" in err and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # two child processes start JAX and train: about 40 s
 def test_models_trained_side_by_side_land_where_a_sequential_run_finds_them(tmp_path):
     log = tmp_path / "log.csv"
     pacsv.write_csv(synthetic_interactions(60, 150, 900, seed=3, num_topics=5), log)
@@ -179,3 +181,13 @@ def test_models_trained_side_by_side_land_where_a_sequential_run_finds_them(tmp_
         assert "valid ndcg@10" in (tmp_path / "out" / "logs" / f"{name}.log").read_text()
     with pytest.raises(ValueError, match="jobs: 0 must be at least 1"):
         run_log_benchmark(log, config, tmp_path / "out", progress=False, log=lines.append, jobs=0)
+
+
+def test_phoenix_on_ids_alone_is_left_out_of_a_log_without_other_actions(tmp_path):
+    log = tmp_path / "log.txt"
+    log.write_text("".join(f"{u} {10 * u + i}\n" for u in range(1, 21) for i in range(6)))  # user item, no ratings
+    lines = []
+    report = run_log_benchmark(log, _config(), tmp_path / "out", "sasrec", models=("phoenix_ids", "popular"),
+                               progress=False, log=lines.append)
+    assert set(report["models"]) == {"popular"}
+    assert any(line.startswith("phoenix_ids: left out") for line in lines)
