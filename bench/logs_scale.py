@@ -6,9 +6,9 @@ in the same run, one JSON line each:
 * `load`: `load_interactions` (CSV parse, validation, id mapping, time sort)
   and the next-item split with its 2 x 100 sampled negatives per user;
 * `baselines`: most-popular and co-occurrence, both splits;
-* `phoenix_trainer`: Phoenix's training epoch on the benchmark config
-  against the same config with `logs.batch_by_tokens` off (every step
-  `batch_size` windows, whatever their length: the trainer before it), in
+* `phoenix_trainer`: Phoenix's training epoch with `logs.batch_by_tokens`
+  off (every step `batch_size` windows, whatever their length) and on
+  (short windows packed to as many positions as `batch_size` full ones), in
   the same run: each runs two epochs, the first with its compilations, the
   second steady; the ratio is of steady epochs. The XLA-counted FLOPs of
   the epoch's steps over its seconds, as a fraction of the matmul rate
@@ -102,12 +102,12 @@ def timed_epochs(split, config, epochs: int = 2) -> dict:
 
 
 def trainer_comparison(split, config) -> dict:
-    """Today's config against the same with batches of count-sized windows, in one run."""
+    """The config with batches of `batch_size` windows against batches packed by tokens, in one run."""
     from bench.roofline import matmul_rate
 
     before = matmul_rate("float32")["gflops"]
     previous = timed_epochs(split, replace(config, logs={"batch_by_tokens": False}))
-    current = timed_epochs(split, config)
+    current = timed_epochs(split, replace(config, logs={"batch_by_tokens": True}))
     roofline = max(before, matmul_rate("float32")["gflops"])
     out = {"stage": "phoenix_trainer", "matmul_gflops": round(roofline, 1), "by_count": previous,
            "by_tokens": current, "steady_speedup": round(previous["epoch_s"][-1] / current["epoch_s"][-1], 2),
