@@ -163,24 +163,27 @@ def _train_side_by_side(
     slots = [cores[i::jobs] for i in range(min(jobs, len(cores)))]
     (out / "logs").mkdir(parents=True, exist_ok=True)
     pending, running = list(names), {}
-    while pending or running:
-        for slot in [s for s in range(len(slots)) if s not in running][: len(pending)]:
-            name = pending.pop(0)
-            cmd = [sys.executable, "-m", "phoenix.cli", "benchmark-logs", *args, "--models", name, "--no-progress"]
-            with (out / "logs" / f"{name}.log").open("w") as output:
-                child = subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT,
-                                         preexec_fn=functools.partial(os.sched_setaffinity, 0, slots[slot]))
-            running[slot] = (name, child)
-            log(f"{name}: training in a child process on cores {slots[slot]} (log: {out / 'logs' / (name + '.log')})")
-        time.sleep(1)
-        for slot, (name, child) in list(running.items()):
-            if child.poll() is not None:
-                del running[slot]
-                if child.returncode != 0:
-                    for _, other in running.values():
-                        other.terminate()
-                    raise RuntimeError(f"{name}: training failed (exit {child.returncode}); see "
-                                       f"{out / 'logs' / (name + '.log')}")
+    try:
+        while pending or running:
+            for slot in [s for s in range(len(slots)) if s not in running][: len(pending)]:
+                name = pending.pop(0)
+                cmd = [sys.executable, "-m", "phoenix.cli", "benchmark-logs", *args, "--models", name, "--no-progress"]
+                with (out / "logs" / f"{name}.log").open("w") as output:
+                    child = subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT,
+                                             preexec_fn=functools.partial(os.sched_setaffinity, 0, slots[slot]))
+                running[slot] = (name, child)
+                log(f"{name}: training in a child process on cores {slots[slot]} (log: {out / 'logs' / f'{name}.log'})")
+            time.sleep(1)
+            for slot, (name, child) in list(running.items()):
+                if child.poll() is not None:
+                    del running[slot]
+                    if child.returncode != 0:
+                        raise ValueError(f"{name}: training failed in its child process (exit {child.returncode}); "
+                                         f"see {out / 'logs' / f'{name}.log'}")
+    finally:  # a failure or an interrupt leaves no child training on: a rerun redoes what did not finish
+        for _, child in running.values():
+            child.terminate()
+            child.wait()
 
 
 def data_summary(log: InteractionLog, split: NextItemSplit) -> dict:
