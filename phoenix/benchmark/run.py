@@ -13,7 +13,6 @@ result from another code version is never reused.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import os
@@ -167,10 +166,12 @@ def _train_side_by_side(
         while pending or running:
             for slot in [s for s in range(len(slots)) if s not in running][: len(pending)]:
                 name = pending.pop(0)
-                cmd = [sys.executable, "-m", "phoenix.cli", "benchmark-logs", *args, "--models", name, "--no-progress"]
+                # The child pins itself before JAX starts (a fork-time hook would fork a threaded process).
+                start = (f"import os, sys; os.sched_setaffinity(0, {slots[slot]}); "
+                         "from phoenix.cli import main; sys.exit(main(sys.argv[1:]))")
+                cmd = [sys.executable, "-c", start, "benchmark-logs", *args, "--models", name, "--no-progress"]
                 with (out / "logs" / f"{name}.log").open("w") as output:
-                    child = subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT,
-                                             preexec_fn=functools.partial(os.sched_setaffinity, 0, slots[slot]))
+                    child = subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT)
                 running[slot] = (name, child)
                 log(f"{name}: training in a child process on cores {slots[slot]} (log: {out / 'logs' / f'{name}.log'})")
             time.sleep(1)
