@@ -33,6 +33,7 @@ def _config() -> PhoenixConfig:
     return replace(PhoenixConfig(), model=model, logs=SMALL_LOGS, sasrec=SMALL_SASREC)
 
 
+@pytest.mark.slow  # trains Phoenix and SASRec end to end: about a minute
 def test_benchmark_reports_every_model_and_phoenix_learns(tmp_path):
     log = tmp_path / "log.csv"
     pacsv.write_csv(synthetic_interactions(150, 300, 3000, seed=1, num_topics=10), log)
