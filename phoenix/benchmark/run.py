@@ -238,12 +238,14 @@ def run_log_benchmark(
         f"{data['eval_users']} evaluated, {data['malformed_rows']} malformed rows")
     splits = ("valid",) if valid_only else ("valid", "test")
     fingerprint = _fingerprint(path, fmt, config, splits)
-    def finished(name: str) -> bool:
+    def saved_result(name: str) -> dict | None:
+        """The finished result of `name` in OUT/models/, if its fingerprint is this run's."""
         saved = out / "models" / f"{name}.json"
-        return saved.is_file() and json.loads(saved.read_text()).get("fingerprint") == fingerprint
+        previous = json.loads(saved.read_text()) if saved.is_file() else {}
+        return previous["result"] if previous.get("fingerprint") == fingerprint else None
 
     if jobs > 1:
-        to_train = [m for m in models if m in TRAINED and not finished(m)]
+        to_train = [m for m in models if m in TRAINED and saved_result(m) is None]
         if to_train:
             out.mkdir(parents=True, exist_ok=True)
             save_config(base_config, out / "benchmark_config.toml")
@@ -253,12 +255,11 @@ def run_log_benchmark(
     results = {}
     for name in models:
         saved = out / "models" / f"{name}.json"
+        if (previous := saved_result(name)) is not None:
+            results[name] = previous
+            log(f"{name}: reusing the finished result in {saved}")
+            continue
         if saved.is_file():
-            previous = json.loads(saved.read_text())
-            if previous.get("fingerprint") == fingerprint:
-                results[name] = previous["result"]
-                log(f"{name}: reusing the finished result in {saved}")
-                continue
             log(f"{name}: {saved} is from another log, config or code version: running it again")
         began = time.perf_counter()
         result = RUNNERS[name](interactions, split, config, progress, out, splits)

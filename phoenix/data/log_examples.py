@@ -149,7 +149,7 @@ def batch_sizes(windows: TrainingWindows, batch_size: int, history_len: int, by_
 
 def num_batches(windows: TrainingWindows, sizes: np.ndarray) -> int:
     """Batches per epoch of `epoch_batches` (every shape bucket's last batch may be short)."""
-    keys, first, counts = np.unique(windows.shape_key, return_index=True, return_counts=True)
+    _, first, counts = np.unique(windows.shape_key, return_index=True, return_counts=True)
     return int((-(-counts // sizes[first])).sum())
 
 
