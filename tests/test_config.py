@@ -12,6 +12,7 @@ from phoenix.config import (
     config_to_toml,
     load_config,
     load_scoring_config,
+    replace,
 )
 
 
@@ -141,10 +142,17 @@ def test_jobs_check_only_the_sections_they_use(tmp_path):
             load_config(path).check_logs()
 
 
-def test_sasrec_takes_the_papers_setting_for_the_kind_of_log():
-    sasrec = load_config(CONFIG_DIR / "logs.toml").sasrec
-    dense, kind = sasrec.for_log(106.0)  # MovieLens 100K: 106 ratings per user
-    assert kind == "dense" and (dense.history_len, dense.dropout_rate) == (200, 0.2)
-    sparse, kind = sasrec.for_log(8.8)  # Amazon Beauty: under 9 interactions per user
-    assert kind == "sparse" and (sparse.history_len, sparse.dropout_rate) == (50, 0.5)
-    assert sparse.train == sasrec.train and sasrec.train.eval_every == 1  # validated every epoch
+def test_the_kind_of_log_picks_both_models_settings():
+    config = load_config(CONFIG_DIR / "logs.toml")
+    assert config.logs.profile(106.0) == "dense"  # MovieLens 100K: 106 ratings per user
+    assert config.logs.profile(8.8) == "sparse"  # Amazon Beauty: under 9 interactions per user
+    dense, sparse = config.sasrec.for_profile("dense"), config.sasrec.for_profile("sparse")
+    assert (dense.history_len, dense.dropout_rate) == (200, 0.2)
+    assert (sparse.history_len, sparse.dropout_rate) == (50, 0.5)
+    assert sparse.train == config.sasrec.train and config.sasrec.train.eval_every == 1  # validated every epoch
+    assert config.logs.for_profile("dense") == config.logs
+    phoenix_sparse = config.logs.for_profile("sparse")
+    assert phoenix_sparse.train.weight_decay == config.logs.sparse_weight_decay != config.logs.train.weight_decay
+    assert dataclasses.replace(phoenix_sparse.train, weight_decay=config.logs.train.weight_decay) == config.logs.train
+    assert dataclasses.replace(phoenix_sparse, train=config.logs.train) == config.logs
+    assert replace(config, logs={"sparse_below": 0.0}).logs.profile(1.0) == "dense"

@@ -231,9 +231,10 @@ def run_log_benchmark(
     if "phoenix_ids" in models and not np.delete(interactions.actions, action, axis=1).any():
         models = tuple(m for m in models if m != "phoenix_ids")
         log("phoenix_ids: left out, the log has no action beyond the interaction (Phoenix already sees ids alone)")
-    sasrec, profile = config.sasrec.for_log(len(interactions) / max(interactions.num_users, 1))
-    config = replace(config, sasrec=dataclasses.asdict(sasrec))
-    data = data_summary(interactions, split) | {"sasrec_profile": profile}
+    profile = config.logs.profile(len(interactions) / max(interactions.num_users, 1))
+    config = dataclasses.replace(
+        config, logs=config.logs.for_profile(profile), sasrec=config.sasrec.for_profile(profile))
+    data = data_summary(interactions, split) | {"profile": profile}
     log(f"{path}: {data['interactions']} interactions, {data['users']} users, {data['items']} items, "
         f"{data['eval_users']} evaluated, {data['malformed_rows']} malformed rows")
     splits = ("valid",) if valid_only else ("valid", "test")

@@ -54,6 +54,11 @@ class LogsConfig:
     # `[logs.train] batch_size` counts windows of the full history_len; a batch of shorter windows
     # (history bucket b) holds batch_size · history_len / b of them, as many positions per step.
     batch_by_tokens: bool = False
+    # A log with fewer interactions per user than `sparse_below` (on average) is sparse: SASRec takes
+    # its paper's Amazon setting (`[sasrec]` sparse_*) and Phoenix trains with `sparse_weight_decay`
+    # instead of `[logs.train] weight_decay` (0: no log is sparse).
+    sparse_below: float = 20.0
+    sparse_weight_decay: float = 0.01
     train: TrainConfig = dataclasses.field(default_factory=_logs_schedule)
 
     def __post_init__(self) -> None:
@@ -74,6 +79,18 @@ class LogsConfig:
             "shapes the catalogue losses, so it needs logs.catalogue_weight or logs.catalogue_bce_weight > 0",
         )
         _require(self.catalogue_negatives >= 1, "logs.catalogue_negatives", "must be at least 1")
+        _require(self.sparse_below >= 0, "logs.sparse_below", "must be >= 0 (0: no log is sparse)")
+        _require(self.sparse_weight_decay >= 0, "logs.sparse_weight_decay", "must be >= 0")
+
+    def profile(self, interactions_per_user: float) -> str:
+        """The kind of log, "dense" or "sparse", from its mean interactions per user."""
+        return "sparse" if interactions_per_user < self.sparse_below else "dense"
+
+    def for_profile(self, profile: str) -> LogsConfig:
+        """Phoenix's setting for this kind of log: a sparse log trains with `sparse_weight_decay`."""
+        if profile == "dense":
+            return self
+        return dataclasses.replace(self, train=dataclasses.replace(self.train, weight_decay=self.sparse_weight_decay))
 
     @property
     def actions_used(self) -> tuple[str, ...]:
@@ -93,7 +110,7 @@ class SASRecConfig:
     """SASRec (Kang & McAuley 2018) at the paper's defaults for the kind of log; early-stopped like Phoenix.
 
     Dense logs (MovieLens) train with length 200 and dropout 0.2, sparse ones (the paper's Amazon
-    sets) with length 50 and dropout 0.5, chosen from the log's interactions per user. The paper's
+    sets) with length 50 and dropout 0.5 (the kind of log: `LogsConfig.profile`). The paper's
     code validates every 20 epochs; `[sasrec.train]` validates every epoch and stops after
     `patience` epochs without a better validation NDCG@10, keeping the best epoch's parameters.
     """
@@ -103,9 +120,8 @@ class SASRecConfig:
     num_heads: int = 1
     history_len: int = 200
     dropout_rate: float = 0.2
-    # The paper ran its sparse Amazon logs with length 50 and dropout 0.5: a log with fewer
-    # interactions per user than `sparse_below` (on average) gets those instead of the two above.
-    sparse_below: float = 20.0
+    # The paper ran its sparse Amazon logs with length 50 and dropout 0.5: a sparse log (under
+    # `logs.sparse_below` interactions per user) gets those instead of the two above.
     sparse_history_len: int = 50
     sparse_dropout_rate: float = 0.5
     train: TrainConfig = dataclasses.field(default_factory=_sasrec_schedule)
@@ -116,11 +132,9 @@ class SASRecConfig:
         _require(self.model_dim % self.num_heads == 0, "sasrec.model_dim", "must be a multiple of sasrec.num_heads")
         for name in ("dropout_rate", "sparse_dropout_rate"):
             _require(0 <= getattr(self, name) < 1, f"sasrec.{name}", "must be in [0, 1)")
-        _require(self.sparse_below >= 0, "sasrec.sparse_below", "must be >= 0 (0: never sparse)")
 
-    def for_log(self, interactions_per_user: float) -> tuple[SASRecConfig, str]:
-        """The paper's setting for this kind of log: ("dense" or "sparse") and the config to train."""
-        if interactions_per_user >= self.sparse_below:
-            return self, "dense"
-        return dataclasses.replace(
-            self, history_len=self.sparse_history_len, dropout_rate=self.sparse_dropout_rate), "sparse"
+    def for_profile(self, profile: str) -> SASRecConfig:
+        """The paper's setting for this kind of log ("dense" or "sparse", `LogsConfig.profile`)."""
+        if profile == "dense":
+            return self
+        return dataclasses.replace(self, history_len=self.sparse_history_len, dropout_rate=self.sparse_dropout_rate)

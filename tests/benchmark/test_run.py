@@ -41,7 +41,7 @@ def test_benchmark_reports_every_model_and_phoenix_learns(tmp_path):
     report = run_log_benchmark(log, _config(), tmp_path / "out", models=FOUR, progress=False, log=lines.append)
     assert report["data"]["interactions"] == 3000 and report["data"]["users"] == 150
     assert report["data"]["malformed_rows"] == 0 and report["data"]["eval_users"] == 150
-    assert report["data"]["sasrec_profile"] == "dense"  # 20 interactions per user
+    assert report["data"]["profile"] == "dense"  # 20 interactions per user
     assert set(report["models"]) == {"phoenix", "sasrec", "popular", "cooccurrence"}
     for result in report["models"].values():
         for which in ("valid", "test"):
@@ -83,7 +83,7 @@ def test_cli_prints_the_report_as_its_last_line(tmp_path, capsys):
     report = json.loads(out.out.strip().splitlines()[-1])
     assert set(report["models"]) == {"popular", "cooccurrence"}
     assert report["data"]["malformed_rows"] == 1 and report["data"]["malformed_examples"][0]["line"] == 402
-    assert report["data"]["sasrec_profile"] == "sparse"  # 10 interactions per user: the paper's Amazon setting
+    assert report["data"]["profile"] == "sparse"  # 10 interactions per user: the sparse settings
     assert "1 malformed rows" in out.err
 
     # Choosing a configuration: --valid-only never scores the test split, even for finished models.
@@ -95,6 +95,37 @@ def test_cli_prints_the_report_as_its_last_line(tmp_path, capsys):
         assert "test" not in result and result["valid"] == report["models"][name]["valid"]
     saved = json.loads((tmp_path / "out" / "models" / "popular.json").read_text())["result"]
     assert "test" not in saved and "valid_user_ndcg@10" in saved
+
+
+def test_the_kind_of_log_sets_what_each_model_trains_with(tmp_path, monkeypatch):
+    from phoenix.benchmark import phoenix_on_logs, sasrec
+
+    class Trained(Exception):
+        pass
+
+    seen = {}
+
+    def phoenix_trainer(split, config, progress):
+        seen["phoenix"] = config.logs.train
+        raise Trained
+
+    def sasrec_trainer(split, config, progress, mesh_config, validation):
+        seen["sasrec"] = config
+        raise Trained
+
+    monkeypatch.setattr(phoenix_on_logs, "train_phoenix_on_log", phoenix_trainer)
+    monkeypatch.setattr(sasrec, "train_sasrec", sasrec_trainer)
+    config = replace(_config(), logs={"sparse_weight_decay": 0.3, "sparse_below": 15.0},
+                     sasrec={"sparse_history_len": 8, "sparse_dropout_rate": 0.4})
+    for per_user, sparse in ((10, True), (20, False)):  # interactions per user
+        log = tmp_path / f"log{per_user}.csv"
+        pacsv.write_csv(synthetic_interactions(40, 200, 40 * per_user, seed=2), log)
+        for name in ("phoenix", "sasrec"):
+            with pytest.raises(Trained):
+                run_log_benchmark(log, config, tmp_path / "out", models=(name,), progress=False, log=lambda _: None)
+        assert seen["phoenix"].weight_decay == (0.3 if sparse else config.logs.train.weight_decay)
+        assert seen["phoenix"].learning_rate == config.logs.train.learning_rate
+        assert (seen["sasrec"].history_len, seen["sasrec"].dropout_rate) == ((8, 0.4) if sparse else (16, 0.2))
 
 
 def test_cli_names_a_missing_log(tmp_path, capsys):
