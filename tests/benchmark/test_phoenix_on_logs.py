@@ -90,6 +90,7 @@ def test_catalogue_sample_is_the_whole_catalogue_or_distinct_uniform_items():
     assert counts.min() > 40 and counts.max() < 120  # 800 draws over 10 items: about 80 each
 
 
+@pytest.mark.slow  # trains a few epochs with every logs.toml option: about 30 s
 def test_training_with_the_logs_toml_options_learns_and_keeps_the_averaged_state(tmp_path):
     import pyarrow.csv as pacsv
 

@@ -41,6 +41,7 @@ def test_meshes_8x1_4x2_2x4_follow_the_one_device_loss_curve(tmp_path, micro_wor
         np.testing.assert_allclose(curve, reference, rtol=2e-5, err_msg=name)
 
 
+@pytest.mark.slow  # two trainings on emulated meshes: about 40 s
 def test_checkpoint_moves_from_4x2_to_2x4_and_to_one_device(tmp_path, micro_world, one_device_run):
     report = run_on_8_devices("restore", micro_world, tmp_path)
     # Killed after 3 steps on 4x2 and resumed on 2x4: the same 6 steps as one uninterrupted device.
