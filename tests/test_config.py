@@ -156,3 +156,6 @@ def test_the_kind_of_log_picks_both_models_settings():
     assert dataclasses.replace(phoenix_sparse.train, weight_decay=config.logs.train.weight_decay) == config.logs.train
     assert dataclasses.replace(phoenix_sparse, train=config.logs.train) == config.logs
     assert replace(config, logs={"sparse_below": 0.0}).logs.profile(1.0) == "dense"
+    for section in (config.logs, config.sasrec):
+        with pytest.raises(ValueError, match="'Sparse' is not a kind of log"):
+            section.for_profile("Sparse")

@@ -16,6 +16,12 @@ from phoenix.config.validation import require as _require
 from phoenix.config.validation import require_at_least_one
 
 
+def _dense(profile: str) -> bool:
+    if profile not in ("dense", "sparse"):
+        raise ValueError(f"profile: {profile!r} is not a kind of log ('dense' or 'sparse')")
+    return profile == "dense"
+
+
 def _default_rating_actions() -> dict[str, tuple[float, ...]]:
     # The mapping ../shared/README.md suggests for MovieLens: 4-5 like, 5 also share, 1-2 not interested.
     return {"favorite": (4.0, 5.0), "share": (5.0, 5.0), "not_interested": (1.0, 2.0)}
@@ -88,7 +94,7 @@ class LogsConfig:
 
     def for_profile(self, profile: str) -> LogsConfig:
         """Phoenix's setting for this kind of log: a sparse log trains with `sparse_weight_decay`."""
-        if profile == "dense":
+        if _dense(profile):
             return self
         return dataclasses.replace(self, train=dataclasses.replace(self.train, weight_decay=self.sparse_weight_decay))
 
@@ -135,6 +141,6 @@ class SASRecConfig:
 
     def for_profile(self, profile: str) -> SASRecConfig:
         """The paper's setting for this kind of log ("dense" or "sparse", `LogsConfig.profile`)."""
-        if profile == "dense":
+        if _dense(profile):
             return self
         return dataclasses.replace(self, history_len=self.sparse_history_len, dropout_rate=self.sparse_dropout_rate)
