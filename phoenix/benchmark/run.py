@@ -187,6 +187,13 @@ def _train_side_by_side(
             child.wait()
 
 
+def settings_for_log(config: PhoenixConfig, log: InteractionLog) -> tuple[PhoenixConfig, str]:
+    """The config both models train with on this kind of log ("dense" or "sparse", `LogsConfig.profile`)."""
+    profile = config.logs.profile(len(log) / max(log.num_users, 1))
+    return dataclasses.replace(
+        config, logs=config.logs.for_profile(profile), sasrec=config.sasrec.for_profile(profile)), profile
+
+
 def data_summary(log: InteractionLog, split: NextItemSplit) -> dict:
     return {
         "source": log.source,
@@ -231,9 +238,7 @@ def run_log_benchmark(
     if "phoenix_ids" in models and not np.delete(interactions.actions, action, axis=1).any():
         models = tuple(m for m in models if m != "phoenix_ids")
         log("phoenix_ids: left out, the log has no action beyond the interaction (Phoenix already sees ids alone)")
-    profile = config.logs.profile(len(interactions) / max(interactions.num_users, 1))
-    config = dataclasses.replace(
-        config, logs=config.logs.for_profile(profile), sasrec=config.sasrec.for_profile(profile))
+    config, profile = settings_for_log(config, interactions)
     data = data_summary(interactions, split) | {"profile": profile}
     log(f"{path}: {data['interactions']} interactions, {data['users']} users, {data['items']} items, "
         f"{data['eval_users']} evaluated, {data['malformed_rows']} malformed rows")
