@@ -7,11 +7,17 @@ binary cross-entropy of the target against the negative, averaged over real
 positions; Adam with lr 1e-3 and betas (0.9, 0.98); batches of 128 users
 (`[sasrec.train]`), through the one training loop.
 Batches are cut to the longest sequence they hold (rounded up to a multiple of
-32) so short-sequence logs do not pay for history_len; the kept positions use the
-same position embeddings as uncut ones, so the result is unchanged.
+32), and the batch's users are then packed end to end into rows of that width
+(`packed`): a sparse log's users hold a few items each, and a left-padded batch
+of them is mostly padding. Each packed token keeps the position it had
+left-padded and attends only to its own user's earlier items, so every state,
+the loss and its gradient are those of the padded batch (a test holds the two
+equal); only the work shrinks, about fivefold on Amazon Beauty.
 """
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -23,11 +29,13 @@ from phoenix.config import MeshConfig, SASRecConfig
 from phoenix.data.protocol import NextItemSplit, hit_and_ndcg
 from phoenix.model.dropout import without_dropout
 from phoenix.model.sasrec import SASRec
+from phoenix.parallel.sharded_lookup import DATA_AXIS
 from phoenix.training.loader import epoch_steps
 from phoenix.training.loop import FitResult, fit
 from phoenix.training.trainer import Trainer
 
 LENGTH_STEP = 32
+ROW_STEP = 8
 EVAL_BATCH = 256
 
 
@@ -48,10 +56,42 @@ def _cut(*arrays: np.ndarray) -> list[np.ndarray]:
     return [a[:, -keep:] for a in arrays]
 
 
+def packed(batch: list[np.ndarray], history_len: int, row_multiple: int) -> tuple[np.ndarray, ...]:
+    """A batch of left-padded per-user arrays [U, W] (inputs, positives, negatives: real tokens last, as
+    many in each) laid end to end in rows of width W, longest user first into the first row with room:
+    (inputs, positives, negatives, segments, positions) [R, W] each, R a multiple of `row_multiple`.
+    segments numbers each row's users from 1 (0: padding); positions is each token's column had its
+    user been left-padded to `history_len` alone."""
+    width = batch[0].shape[1]
+    lengths = (batch[1] != 0).sum(axis=1)  # [U]
+    room: list[int] = []  # free columns of each row
+    placed = []  # (user, row, first column)
+    for user in np.argsort(-lengths, kind="stable").tolist():
+        n = int(lengths[user])
+        if n == 0:
+            break
+        row = next((r for r, free in enumerate(room) if free >= n), len(room))
+        if row == len(room):
+            room.append(width)
+        placed.append((user, row, width - room[row]))
+        room[row] -= n
+    rows = max(-(-len(room) // row_multiple), 1) * row_multiple
+    out = [np.zeros((rows, width), np.int64) for _ in range(5)]
+    for segment, (user, row, start) in enumerate(placed, start=1):
+        n = int(lengths[user])
+        for source, target in zip(batch, out):
+            target[row, start : start + n] = source[user, width - n :]
+        out[3][row, start : start + n] = segment
+        out[4][row, start : start + n] = np.arange(history_len - n, history_len)
+    return tuple(out)
+
+
 def sasrec_loss(model: SASRec, examples: tuple, shared: None, dropout_key: jax.Array) -> jnp.ndarray:  # scalar
-    """Binary cross-entropy of each position's target against its negative, over real positions."""
-    inputs, positives, negatives = examples  # [B, L] each
-    logits = model(inputs, jnp.stack([positives, negatives], axis=-1))  # [B, L, 2]
+    """Binary cross-entropy of each position's target against its negative, over real positions.
+    examples: (inputs, positives, negatives) [B, L] left-padded, or with (segments, positions) packed."""
+    inputs, positives, negatives = examples[:3]  # [B, L] each
+    packing = examples[3:] or None  # (segments, positions) [B, L] each
+    logits = model(inputs, jnp.stack([positives, negatives], axis=-1), packing)  # [B, L, 2]
     losses = optax.sigmoid_binary_cross_entropy(logits, jnp.array([1.0, 0.0])).sum(-1)  # [B, L]
     valid = (positives != 0).astype(jnp.float32)  # [B, L]
     return (losses * valid).sum() / jnp.maximum(valid.sum(), 1.0)
@@ -97,6 +137,8 @@ def train_sasrec(
         return SASRec(split.num_items, config, rngs=nnx.Rngs(params=schedule.seed, dropout=schedule.seed + 1))
 
     trainer = Trainer("sasrec", build_model, sasrec_loss, schedule, mesh_config, steps_per_epoch)
+    # Packed batches vary in rows: a multiple of 8 (and of the data axis) keeps the compiled shapes few.
+    row_multiple = math.lcm(ROW_STEP, trainer.mesh.shape[DATA_AXIS])
 
     def epoch(index: int):
         rng = np.random.default_rng([schedule.seed, index])
@@ -106,7 +148,7 @@ def train_sasrec(
             rows = order[lo : lo + schedule.batch_size]
             rows = np.pad(rows, (0, schedule.batch_size - rows.size), constant_values=-1)  # -1: an empty row
             batch = [np.where(rows[:, None] >= 0, a[rows], 0) for a in (inputs, positives, negatives)]
-            yield tuple(_cut(*batch)), None
+            yield packed(_cut(*batch), config.history_len, row_multiple), None
 
     fit_result = fit(
         trainer, lambda start, end: epoch_steps(start, end, steps_per_epoch, epoch),

@@ -21,12 +21,16 @@ from phoenix.model.axes import embed, layer_norm, linear
 from phoenix.model.dropout import Dropout
 
 
-def sasrec_causal_mask(valid: jnp.ndarray) -> jnp.ndarray:  # valid [B, L] -> [B, L, L]
-    """Query t attends to keys s <= t that are real items (itself always, so no row is empty)."""
+def sasrec_causal_mask(valid: jnp.ndarray, segments: jnp.ndarray | None = None) -> jnp.ndarray:  # [B, L, L]
+    """Query t attends to keys s <= t that are real items of its own sequence (itself always, so no row
+    is empty). valid [B, L]; segments [B, L] numbers the sequences packed into a row (None: one a row)."""
     length = valid.shape[1]
     causal = jnp.tril(jnp.ones((length, length), bool))  # [L, L]
     itself = jnp.eye(length, dtype=bool)  # [L, L]
-    return causal[None] & (valid[:, None, :] | itself[None])  # [B, L, L]
+    keys = valid[:, None, :]  # [B, 1, L]
+    if segments is not None:
+        keys = keys & (segments[:, :, None] == segments[:, None, :])  # [B, L, L]
+    return causal[None] & (keys | itself[None])  # [B, L, L]
 
 
 class SASRecBlock(nnx.Module):
@@ -67,21 +71,24 @@ class SASRec(nnx.Module):
         self.blocks = nnx.List([SASRecBlock(config, rngs=rngs) for _ in range(config.num_layers)])
         self.final_norm = layer_norm(config.model_dim, "norm", epsilon=1e-8, rngs=rngs)
 
-    def states(self, sequence: jnp.ndarray) -> jnp.ndarray:  # sequence [B, L] (left-padded) -> [B, L, D]
-        """The state after each position. L may be shorter than history_len: the last L positions are used."""
+    def states(self, sequence: jnp.ndarray, packing: tuple | None = None) -> jnp.ndarray:  # [B, L, D]
+        """The state after each position of sequence [B, L], left-padded: L may be shorter than
+        history_len (the last L positions are used). Or several sequences packed end to end in a row,
+        with `packing` = (segments, positions) [B, L] each: which sequence a token belongs to, and the
+        position it would have left-padded alone, so that each sequence's states are the same as alone."""
         length = sequence.shape[1]
         valid = sequence != 0  # [B, L]
-        positions = jnp.arange(self.config.history_len - length, self.config.history_len)  # [L]
-        x = self.item_embed(sequence) * jnp.sqrt(self.config.model_dim) + self.position_embed(positions)[None]
+        segments, positions = packing or (None, jnp.arange(self.config.history_len - length, self.config.history_len))
+        x = self.item_embed(sequence) * jnp.sqrt(self.config.model_dim) + self.position_embed(positions)  # [B, L, D]
         x = self.dropout(x) * valid[..., None]  # [B, L, D]
-        mask = sasrec_causal_mask(valid)  # [B, L, L]
+        mask = sasrec_causal_mask(valid, segments)  # [B, L, L]
         for block in self.blocks:
             x = block(x, mask, valid)
         return self.final_norm(x)  # [B, L, D]
 
-    def __call__(self, sequence: jnp.ndarray, items: jnp.ndarray) -> jnp.ndarray:
-        """Logits of items [B, L, M] at every position of sequence [B, L]: [B, L, M]."""
-        return jnp.einsum("bld,blmd->blm", self.states(sequence), self.item_embed(items))
+    def __call__(self, sequence: jnp.ndarray, items: jnp.ndarray, packing: tuple | None = None) -> jnp.ndarray:
+        """Logits of items [B, L, M] at every position of sequence [B, L] (packed as `states`): [B, L, M]."""
+        return jnp.einsum("bld,blmd->blm", self.states(sequence, packing), self.item_embed(items))
 
     def score_next(self, sequence: jnp.ndarray, candidates: jnp.ndarray) -> jnp.ndarray:  # [B, C]
         """Logits of candidates [B, C] as the item after the whole sequence [B, L]."""
