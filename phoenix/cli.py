@@ -10,8 +10,9 @@
     phoenix index    --workdir DIR --corpus FILE [--out PATH]
     phoenix retrieve --workdir DIR (--user-file U.json | --user ID) [-k 1000]
     phoenix demo  [--config C] [--workdir DIR]
-    phoenix benchmark-logs --interactions PATH [--format F] [--config C] [--out DIR] [--seed S]
+    phoenix benchmark-logs --interactions PATH [--format F] [--config C] [--out DIR] [--seed S | --seeds S,S,S]
                            [--valid-only] [--jobs N]
+    phoenix benchmark-seeds OUT OUT [OUT...]
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from phoenix.benchmark.commands import add_benchmark_commands
 from phoenix.config import CONFIG_DIR, ConfigError, load_config, replace
 
 
@@ -222,19 +224,6 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _benchmark_logs(args: argparse.Namespace) -> int:
-    from phoenix.benchmark.run import MODELS, run_log_benchmark
-
-    config = load_config(args.config)
-    if args.seed is not None:  # training seeds only: the split and its negatives stay the same
-        config = replace(config, logs={"train": {"seed": args.seed}}, sasrec={"train": {"seed": args.seed}})
-    models = tuple(args.models.split(",")) if args.models else MODELS
-    report = run_log_benchmark(args.interactions, config, args.out, args.format, models, not args.no_progress,
-                               valid_only=args.valid_only, jobs=args.jobs)
-    print(json.dumps(report))
-    return 0
-
-
 def _read_json(path: str, what: str):
     file = Path(path)
     if not file.is_file():
@@ -359,23 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", type=int, default=None, help="user id to show (default: a test user)")
     p.set_defaults(func=_demo)
 
-    p = sub.add_parser("benchmark-logs", help="next-item benchmark on an interaction log: Phoenix vs SASRec, "
-                                              "most-popular and co-occurrence (last line: JSON)")
-    p.add_argument("--interactions", required=True, help="CSV/TSV/Parquet log, 'user item' text, or an ml-100k folder")
-    p.add_argument("--format", default="auto", choices=("auto", "csv", "tsv", "parquet", "sasrec", "ml-100k"))
-    p.add_argument("--config", default=str(CONFIG_DIR / "logs.toml"))
-    p.add_argument("--out", default="runs/benchmark-logs", help="results, per-model JSON and the NDCG plot")
-    p.add_argument("--seed", type=int, help="training seed of Phoenix and SASRec (overrides the config)")
-    p.add_argument("--models", help="comma-separated subset of phoenix,sasrec,popular,cooccurrence, or "
-                                    "phoenix_ids (Phoenix on item ids alone, SASRec's information)")
-    p.add_argument("--valid-only", action="store_true",
-                   help="score the validation split only (for choosing a configuration: the test split is never "
-                        "scored; paired intervals over the validation users)")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="train up to this many models side by side, each in a process pinned to its share of the "
-                        "CPU cores (on a small CPU a model's many small kernels barely use a second core)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=_benchmark_logs)
+    add_benchmark_commands(sub)
     return parser
 
 
