@@ -118,7 +118,7 @@ def test_one_schedule_block_serves_every_model():
     blocks = [config.train, config.retrieval.train, config.logs.train, config.sasrec.train]
     assert {type(b) for b in blocks} == {TrainConfig}
     lengths = [(b.num_steps, b.num_epochs) for b in (config.logs.train, config.sasrec.train, config.train)]
-    assert lengths == [(0, 50), (0, 200), (2_000, 0)]  # the log models count epochs, the ranker steps
+    assert lengths == [(0, 50), (0, 1000), (2_000, 0)]  # the log models count epochs, the ranker steps
     assert (config.sasrec.train.adam_b2, config.sasrec.train.decay, config.sasrec.train.weight_decay) == (
         0.98, "constant", 0.0)
 
