@@ -5,9 +5,10 @@ same sampled negatives. The trained Phoenix is left as a workdir that
 `Ranker.load` and `phoenix score` serve (`OUT/phoenix_workdir`, see
 `phoenix.benchmark.servable`). Each model's result is written to
 `OUT/models/{name}.json` as soon as it is known, tagged with a fingerprint of
-the log file, the config and the code: a killed run, started again with the
-same arguments, reuses the finished models and redoes only the rest, and a
-result from another code version is never reused.
+the log file, the settings that model reads and the code: a killed run, started
+again with the same arguments, reuses the finished models and redoes only the
+rest; a change to one model's settings reruns that model alone; and a result
+from another code version is never reused.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from phoenix.benchmark.count_baselines import cooccurrence_scores, popular_scores
-from phoenix.config import PhoenixConfig, config_to_toml, replace, save_config
+from phoenix.config import PhoenixConfig, replace, save_config
 from phoenix.data.interactions import InteractionLog, LogDataError, load_interactions
 from phoenix.data.protocol import NextItemSplit, hit_and_ndcg, split_next_item, user_ndcg
 from phoenix.evaluation.metrics import paired_bootstrap
@@ -44,13 +45,32 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def _fingerprint(path: Path, fmt: str, config: PhoenixConfig, splits: tuple[str, ...]) -> str:
-    """The log file(s), the format, the config, the splits scored and the code: what a finished result
-    depends on."""
+# What a model's result does not depend on, so that changing it reuses the result: SASRec and the
+# count baselines never read Phoenix's model and training settings, and only SASRec reads [sasrec].
+# Everything else (a field added later included) is in every model's fingerprint.
+PHOENIX_ONLY_LOGS = ("train", "train_negatives", "listwise_weight", "recent_targets", "catalogue_weight",
+                     "catalogue_negatives", "catalogue_bce_weight", "catalogue_excludes_user_items",
+                     "batch_by_tokens", "sparse_weight_decay")
+
+
+def model_settings(config: PhoenixConfig, name: str) -> dict:
+    """The part of the config `name`'s result depends on (see PHOENIX_ONLY_LOGS)."""
+    settings = dataclasses.asdict(config)
+    if name != "sasrec":
+        del settings["sasrec"]
+    if name not in ("phoenix", "phoenix_ids"):
+        del settings["model"]
+        settings["logs"] = {k: v for k, v in settings["logs"].items() if k not in PHOENIX_ONLY_LOGS}
+    return settings
+
+
+def _fingerprint(path: Path, fmt: str, config: PhoenixConfig, splits: tuple[str, ...], name: str) -> str:
+    """The log file(s), the format, the settings `name` reads, the splits scored and the code: what a
+    finished result depends on."""
     files = sorted(path.rglob("*")) if path.is_dir() else [path]
     stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
-    key = [stats, fmt, config_to_toml(config), list(splits), code_version()]
-    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
+    key = [stats, fmt, model_settings(config, name), list(splits), code_version()]
+    return hashlib.sha256(json.dumps(key, default=str).encode()).hexdigest()[:16]
 
 
 def _write_json(path: Path, value: dict) -> None:
@@ -243,12 +263,13 @@ def run_log_benchmark(
     log(f"{path}: {data['interactions']} interactions, {data['users']} users, {data['items']} items, "
         f"{data['eval_users']} evaluated, {data['malformed_rows']} malformed rows")
     splits = ("valid",) if valid_only else ("valid", "test")
-    fingerprint = _fingerprint(path, fmt, config, splits)
+    fingerprints = {name: _fingerprint(path, fmt, config, splits, name) for name in models}
+
     def saved_result(name: str) -> dict | None:
         """The finished result of `name` in OUT/models/, if its fingerprint is this run's."""
         saved = out / "models" / f"{name}.json"
         previous = json.loads(saved.read_text()) if saved.is_file() else {}
-        return previous["result"] if previous.get("fingerprint") == fingerprint else None
+        return previous["result"] if previous.get("fingerprint") == fingerprints[name] else None
 
     if jobs > 1:
         to_train = [m for m in models if m in TRAINED and saved_result(m) is None]
@@ -270,7 +291,7 @@ def run_log_benchmark(
         began = time.perf_counter()
         result = RUNNERS[name](interactions, split, config, progress, out, splits)
         result["seconds"] = round(time.perf_counter() - began, 2)
-        _write_json(saved, {"fingerprint": fingerprint, "result": result})
+        _write_json(saved, {"fingerprint": fingerprints[name], "result": result})
         results[name] = result
         log(f"{name}: " + ", ".join(f"{w} ndcg@10 {result[w]['ndcg@10']:.4f}, hr@10 {result[w]['hr@10']:.4f}"
                                      for w in splits) + f" ({result['seconds']:.0f} s)")

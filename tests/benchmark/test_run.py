@@ -167,6 +167,37 @@ def test_a_result_from_another_code_version_is_run_again(tmp_path, monkeypatch):
     assert any("another log, config or code version: running it again" in line for line in lines)
 
 
+def test_changing_one_models_settings_reruns_that_model_alone(tmp_path, monkeypatch):
+    from phoenix.benchmark import run
+
+    trained = []
+
+    def fake(name):  # a trained model's runner, counting its runs: the popularity scores under its name
+        def runner(log, split, config, progress, out, splits):
+            trained.append(name)
+            return run.RUNNERS["popular"](log, split, config, progress, out, splits)
+        return runner
+
+    monkeypatch.setattr(run, "RUNNERS", run.RUNNERS | {"phoenix": fake("phoenix"), "sasrec": fake("sasrec")})
+    log = tmp_path / "log.csv"
+    pacsv.write_csv(synthetic_interactions(40, 200, 400, seed=2), log)
+    models = ("phoenix", "sasrec", "popular")
+
+    def rerun(config: PhoenixConfig) -> list[str]:
+        trained.clear()
+        lines = []
+        run_log_benchmark(log, config, tmp_path / "out", models=models, progress=False, log=lines.append)
+        return sorted(trained + ["popular"] * (not any(line.startswith("popular: reusing") for line in lines)))
+
+    config = _config()
+    assert rerun(config) == ["phoenix", "popular", "sasrec"]
+    assert rerun(config) == []
+    assert rerun(replace(config, sasrec={"train": {"patience": 7}})) == ["sasrec"]
+    assert rerun(replace(config, sasrec={"train": {"patience": 7}}, model={"num_layers": 2},
+                         logs={"listwise_weight": 0.5, "train": {"learning_rate": 1e-3}})) == ["phoenix"]
+    assert rerun(replace(config, logs={"eval_negatives": 40})) == ["phoenix", "popular", "sasrec"]  # the split
+
+
 def rated_log(tmp_path):
     log = tmp_path / "log.csv"
     table = synthetic_interactions(150, 300, 3000, seed=1, num_topics=10)
