@@ -69,20 +69,28 @@ def read_run(out: str | Path) -> dict:
     """One finished run: its data summary, the split its pairs were scored on, and per model the
     summary numbers and the per-user NDCG@10 vector (from `OUT/models/NAME.json`)."""
     out = Path(out)
-    report = _read(out / "benchmark.json")
-    split = report.get("paired_split", "test")
+    report_file = out / "benchmark.json"
+    report = _read(report_file)
+    try:
+        split, data, summaries = report.get("paired_split", "test"), report["data"], report["models"]
+        scores = {name: (m["valid"]["ndcg@10"], m[split]["ndcg@10"]) for name, m in summaries.items()}
+    except (KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"{report_file}: not a benchmark-logs report (no {err})") from None
     models = {}
-    for name, summary in report["models"].items():
-        saved = _read(out / "models" / f"{name}.json")["result"]
-        per_user = saved.get(f"{split}_user_ndcg@10")
+    for name, (valid, score) in scores.items():
+        file = out / "models" / f"{name}.json"
+        try:
+            saved = _read(file)["result"]
+            per_user, saved_score = saved.get(f"{split}_user_ndcg@10"), saved[split]["ndcg@10"]
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"{file}: not a benchmark-logs model result (no {err})") from None
         if per_user is None:  # a count baseline of an older run, or a model not scored per user
             continue
-        if saved[split]["ndcg@10"] != summary[split]["ndcg@10"]:
-            raise ValueError(f"{out / 'models' / (name + '.json')}: {split} NDCG@10 {saved[split]['ndcg@10']} is not "
-                             f"the run's ({summary[split]['ndcg@10']}): the file was rewritten by another run")
-        models[name] = {"valid": summary["valid"]["ndcg@10"], split: summary[split]["ndcg@10"],
-                        "per_user": np.asarray(per_user, np.float64)}
-    return {"out": str(out), "data": report["data"], "split": split, "models": models}
+        if saved_score != score:
+            raise ValueError(f"{file}: {split} NDCG@10 {saved_score} is not the run's ({score}): the file was "
+                             "rewritten by another run")
+        models[name] = {"valid": valid, split: score, "per_user": np.asarray(per_user, np.float64)}
+    return {"out": str(out), "data": data, "split": split, "models": models}
 
 
 def summarise_seeds(outs: list[str | Path]) -> dict:

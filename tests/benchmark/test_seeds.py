@@ -90,8 +90,15 @@ def test_run_seeds_trains_each_seed_in_its_folder_and_writes_the_summary(tmp_pat
     assert summary["paired"]["phoenix - sasrec"]["every_run_above_zero"]
 
 
-def test_the_cli_says_which_run_is_missing_in_one_line(tmp_path, capsys):
+def test_the_cli_names_a_missing_or_damaged_run_in_one_line(tmp_path, capsys):
     run = write_run(tmp_path / "a", {"phoenix": np.full(500, 0.3), "sasrec": np.full(500, 0.2)})
-    assert main(["benchmark-seeds", str(run), str(tmp_path / "missing")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "missing/benchmark.json: not found" in err
+    other = write_run(tmp_path / "b", {"phoenix": np.full(500, 0.3), "sasrec": np.full(500, 0.2)})
+    (other / "models" / "sasrec.json").write_text('{"result": {"valid": {}}}')
+    broken = write_run(tmp_path / "c", {"phoenix": np.full(500, 0.3)})
+    (broken / "benchmark.json").write_text('{"data": {}}')
+    for damaged, message in ((tmp_path / "missing", "missing/benchmark.json: not found"),
+                             (other, "b/models/sasrec.json: not a benchmark-logs model result"),
+                             (broken, "c/benchmark.json: not a benchmark-logs report")):
+        assert main(["benchmark-seeds", str(run), str(damaged)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and message in err
