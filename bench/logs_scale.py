@@ -13,6 +13,10 @@ in the same run, one JSON line each:
   second steady; the ratio is of steady epochs. The XLA-counted FLOPs of
   the epoch's steps over its seconds, as a fraction of the matmul rate
   (`bench/roofline.py`, measured before and after, the larger kept);
+* `sasrec_step`: SASRec's training step on the same batches of the log's
+  users left-padded and packed end to end (what it trains on), in the same
+  run on one trainer: median milliseconds, the ratio, and the XLA-counted
+  FLOP/s of the packed step as a fraction of the matmul rate;
 * `phoenix_epoch` / `sasrec_epoch`: one training epoch of each model with
   the benchmark config (compilation included, so this is an upper bound),
   plus one validation pass;
@@ -118,6 +122,51 @@ def trainer_comparison(split, config) -> dict:
     return out
 
 
+def sasrec_packing(split, config, steps: int = 30) -> dict:
+    """SASRec's step on left-padded batches of 128 users against the same batches packed, in one run."""
+    import jax
+    import numpy as np
+    from flax import nnx
+
+    from bench.roofline import matmul_rate
+    from phoenix.benchmark.sasrec import cut_padding, left_padded, packed, sasrec_loss
+    from phoenix.model.sasrec import SASRec
+    from phoenix.training.trainer import Trainer
+
+    sasrec = config.sasrec
+    users = np.flatnonzero(split.train_len >= 2) + 1
+    sequences = left_padded(split, users, split.train_len[users - 1], sasrec.history_len + 1)
+    rng = np.random.default_rng(0)
+    negatives = np.where(sequences[:, 1:] != 0, rng.integers(1, split.num_items + 1, sequences[:, 1:].shape), 0)
+    padded = []
+    for _ in range(steps):
+        rows = rng.choice(users.size, sasrec.train.batch_size, replace=False)
+        padded.append(tuple(cut_padding(sequences[rows, :-1], sequences[rows, 1:], negatives[rows])))
+    packs = [packed(list(batch), sasrec.history_len, 8) for batch in padded]
+    trainer = Trainer("sasrec", lambda: SASRec(split.num_items, sasrec, rngs=nnx.Rngs(0)), sasrec_loss, sasrec.train,
+                      config.mesh)
+    key = jax.random.key(0)
+
+    def median_ms(batches) -> float:
+        for batch in batches:  # compile every shape first
+            trainer.step(batch, None, key).block_until_ready()
+        times = []
+        for batch in batches:
+            start = time.perf_counter()
+            trainer.step(batch, None, key).block_until_ready()
+            times.append(time.perf_counter() - start)
+        return 1e3 * float(np.median(times))
+
+    padded_ms, packed_ms = median_ms(padded), median_ms(packs)
+    flops = np.mean([trainer.step_flops(batch, None, key) for batch in packs])
+    roofline = matmul_rate("float32")["gflops"]
+    return {"stage": "sasrec_step", "batch_users": sasrec.train.batch_size, "padded_ms": round(padded_ms, 1),
+            "packed_ms": round(packed_ms, 1), "speedup": round(padded_ms / packed_ms, 2),
+            "tokens_padded": int(np.mean([b[0].size for b in padded])),
+            "tokens_packed": int(np.mean([b[0].size for b in packs])), "matmul_gflops": round(roofline, 1),
+            "packed_of_matmul_roofline": round(flops / (packed_ms / 1e3) / 1e9 / roofline, 3)}
+
+
 def worst_training_s(epoch_s: float, max_epochs: int, budget_s: float) -> float:
     """Longest training: every epoch to max_epochs, or the budget plus the epoch that crosses it."""
     unbounded = epoch_s * max_epochs
@@ -131,6 +180,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=25_000)
     parser.add_argument("--interactions", type=int, default=300_000)
     parser.add_argument("--full", action="store_true", help="also run benchmark-logs end to end")
+    parser.add_argument("--sasrec-step-only", action="store_true", help="after loading, only the sasrec_step stage")
     args = parser.parse_args()
     config = load_config(args.config)
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,6 +200,9 @@ def main() -> None:
         baselines_s = time.perf_counter() - start
         emit({"stage": "baselines", "seconds": round(baselines_s, 2), "test": counts})
         trained, _ = settings_for_log(config, log)  # what the benchmark trains with (the generated log is sparse)
+        emit(sasrec_packing(split, trained))
+        if args.sasrec_step_only:
+            return
         emit(trainer_comparison(split, trained))
         epochs = {}
         for which in ("phoenix", "sasrec"):

@@ -49,7 +49,7 @@ def left_padded(split: NextItemSplit, users: np.ndarray, lengths: np.ndarray, ma
     return out
 
 
-def _cut(*arrays: np.ndarray) -> list[np.ndarray]:
+def cut_padding(*arrays: np.ndarray) -> list[np.ndarray]:
     """Drop leading all-padding columns, keeping a multiple of LENGTH_STEP (fewer compiled shapes)."""
     used = max(int((arrays[0] != 0).sum(axis=1).max(initial=1)), 1)
     keep = min(arrays[0].shape[1], -(-used // LENGTH_STEP) * LENGTH_STEP)
@@ -112,7 +112,7 @@ def sasrec_scores(model: SASRec, split: NextItemSplit, which: str) -> np.ndarray
             seq, cand = history[lo : lo + EVAL_BATCH], candidates[lo : lo + EVAL_BATCH]
             pad = EVAL_BATCH - seq.shape[0]  # fixed batch shape: one compile per length
             seq, cand = np.pad(seq, ((0, pad), (0, 0))), np.pad(cand, ((0, pad), (0, 0)), constant_values=1)
-            (seq,) = _cut(seq)
+            (seq,) = cut_padding(seq)
             out.append(np.asarray(_score_next(model, seq, cand))[: EVAL_BATCH - pad])
     return np.concatenate(out)
 
@@ -148,7 +148,7 @@ def train_sasrec(
             rows = order[lo : lo + schedule.batch_size]
             rows = np.pad(rows, (0, schedule.batch_size - rows.size), constant_values=-1)  # -1: an empty row
             batch = [np.where(rows[:, None] >= 0, a[rows], 0) for a in (inputs, positives, negatives)]
-            yield packed(_cut(*batch), config.history_len, row_multiple), None
+            yield packed(cut_padding(*batch), config.history_len, row_multiple), None
 
     fit_result = fit(
         trainer, lambda start, end: epoch_steps(start, end, steps_per_epoch, epoch),
