@@ -129,7 +129,7 @@ def sasrec_packing(split, config, steps: int = 30) -> dict:
     from flax import nnx
 
     from bench.roofline import matmul_rate
-    from phoenix.benchmark.sasrec import cut_padding, left_padded, packed, sasrec_loss
+    from phoenix.benchmark.sasrec import ROW_STEP, cut_padding, left_padded, packed, sasrec_loss
     from phoenix.model.sasrec import SASRec
     from phoenix.training.trainer import Trainer
 
@@ -142,7 +142,7 @@ def sasrec_packing(split, config, steps: int = 30) -> dict:
     for _ in range(steps):
         rows = rng.choice(users.size, sasrec.train.batch_size, replace=False)
         padded.append(tuple(cut_padding(sequences[rows, :-1], sequences[rows, 1:], negatives[rows])))
-    packs = [packed(list(batch), sasrec.history_len, 8) for batch in padded]
+    packs = [packed(list(batch), sasrec.history_len, ROW_STEP) for batch in padded]  # as train_sasrec on one device
     trainer = Trainer("sasrec", lambda: SASRec(split.num_items, sasrec, rngs=nnx.Rngs(0)), sasrec_loss, sasrec.train,
                       config.mesh)
     key = jax.random.key(0)

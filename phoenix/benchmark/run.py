@@ -64,13 +64,15 @@ def model_settings(config: PhoenixConfig, name: str) -> dict:
     return settings
 
 
-def _fingerprint(path: Path, fmt: str, config: PhoenixConfig, splits: tuple[str, ...], name: str) -> str:
-    """The log file(s), the format, the settings `name` reads, the splits scored and the code: what a
-    finished result depends on."""
+def _fingerprints(path: Path, fmt: str, config: PhoenixConfig, splits: tuple[str, ...],
+                  models: tuple[str, ...]) -> dict[str, str]:
+    """Per model: the log file(s), the format, the settings it reads, the splits scored and the code,
+    what a finished result depends on, hashed."""
     files = sorted(path.rglob("*")) if path.is_dir() else [path]
     stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
-    key = [stats, fmt, model_settings(config, name), list(splits), code_version()]
-    return hashlib.sha256(json.dumps(key, default=str).encode()).hexdigest()[:16]
+    shared = [stats, fmt, list(splits), code_version()]
+    return {name: hashlib.sha256(json.dumps(shared + [model_settings(config, name)], default=str).encode()
+                                 ).hexdigest()[:16] for name in models}
 
 
 def _write_json(path: Path, value: dict) -> None:
@@ -263,7 +265,7 @@ def run_log_benchmark(
     log(f"{path}: {data['interactions']} interactions, {data['users']} users, {data['items']} items, "
         f"{data['eval_users']} evaluated, {data['malformed_rows']} malformed rows")
     splits = ("valid",) if valid_only else ("valid", "test")
-    fingerprints = {name: _fingerprint(path, fmt, config, splits, name) for name in models}
+    fingerprints = _fingerprints(path, fmt, config, splits, models)
 
     def saved_result(name: str) -> dict | None:
         """The finished result of `name` in OUT/models/, if its fingerprint is this run's."""

@@ -79,7 +79,7 @@ def packed(batch: list[np.ndarray], history_len: int, row_multiple: int) -> tupl
     out = [np.zeros((rows, width), np.int64) for _ in range(5)]
     for segment, (user, row, start) in enumerate(placed, start=1):
         n = int(lengths[user])
-        for source, target in zip(batch, out):
+        for source, target in zip(batch, out[:3]):  # inputs, positives, negatives
             target[row, start : start + n] = source[user, width - n :]
         out[3][row, start : start + n] = segment
         out[4][row, start : start + n] = np.arange(history_len - n, history_len)

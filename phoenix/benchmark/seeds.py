@@ -93,15 +93,19 @@ def read_run(out: str | Path) -> dict:
     return {"out": str(out), "data": data, "split": split, "models": models}
 
 
+def _log_summary(data: dict) -> dict:
+    """A run's data summary without the log's path, which two runs of one log may spell differently."""
+    return {key: value for key, value in data.items() if key != "source"}
+
+
 def summarise_seeds(outs: list[str | Path]) -> dict:
     """The across-seed summary of finished runs `outs` (see the module docstring)."""
     if len(outs) < 2:
         raise ValueError(f"runs: {len(outs)} given, a seed summary needs at least two")
     runs = [read_run(out) for out in outs]
     first = runs[0]
-    same = lambda data: {k: v for k, v in data.items() if k != "source"}  # noqa: E731 (a path may be spelt two ways)
     for run in runs[1:]:
-        if same(run["data"]) != same(first["data"]) or run["split"] != first["split"]:
+        if _log_summary(run["data"]) != _log_summary(first["data"]) or run["split"] != first["split"]:
             raise ValueError(f"{run['out']}: another log or split than {first['out']} "
                              f"({run['data']}, {run['split']} against {first['data']}, {first['split']})")
     split = first["split"]
