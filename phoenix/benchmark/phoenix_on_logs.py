@@ -37,6 +37,7 @@ import numpy as np
 from einops import rearrange
 from flax import nnx
 
+from phoenix.benchmark.catalogue_loss import CrossEntropies, catalogue_cross_entropies
 from phoenix.config import PhoenixConfig
 from phoenix.data.batch import CandidateBatch, RankerBatch
 from phoenix.data.log_examples import (
@@ -81,6 +82,7 @@ def catalogue_loss(
     catalogue: jnp.ndarray,  # [S, K] hashes of the catalogue sample shared by the batch
     action: int,
     user_items: jnp.ndarray | None = None,  # [B, S] sample items the row's user trains on: not negatives
+    cross_entropies: CrossEntropies = catalogue_cross_entropies,
 ) -> tuple[jnp.ndarray, jnp.ndarray]:  # scalars: softmax and sigmoid cross-entropy
     """Cross-entropies of the match term: each true item against the whole catalogue sample.
 
@@ -96,19 +98,16 @@ def catalogue_loss(
     mean over the unmasked sample items 0: SASRec's loss with every item as
     its negative, which calibrates each logit against uniform negatives,
     as the protocol's are, rather than only against the hardest ones).
+    `cross_entropies` computes both per position: by default in cache-sized
+    chunks with its own gradient (`phoenix.benchmark.catalogue_loss`).
     """
     queries = jnp.take_along_axis(cache.match[:, :, action], positives.cutoff[..., None], axis=1)  # [B, P, K·E]
     target = jnp.einsum("bpn,bpn->bp", queries, model.candidate_posts(positives))  # [B, P]
-    others = jnp.einsum("bpn,sn->bps", queries, model.encoder.post_embed(catalogue))  # [B, P, S]
-    masked = jnp.all(positives.post_hashes[:, :, None, :] == catalogue[None, None], axis=-1)  # [B, P, S]
-    if user_items is not None:
-        masked = masked | user_items[:, None, :]
-    logits = jnp.concatenate([target[..., None], jnp.where(masked, -1e9, others)], axis=-1)  # [B, P, 1+S]
-    softmax_nll = jax.nn.logsumexp(logits.astype(jnp.float32), axis=-1) - target  # [B, P]
-    kept = (~masked).astype(jnp.float32)  # [B, P, S]
-    negatives = (jax.nn.softplus(others.astype(jnp.float32)) * kept).sum(-1)  # [B, P]
-    negative_nll = negatives / jnp.maximum(kept.sum(-1), 1.0)  # [B, P] mean over the unmasked items
-    sigmoid_nll = jax.nn.softplus(-target.astype(jnp.float32)) + negative_nll  # [B, P]
+    if user_items is None:
+        user_items = jnp.zeros((queries.shape[0], catalogue.shape[0]), bool)  # [B, S]
+    softmax_nll, sigmoid_nll = cross_entropies(  # [B, P] each
+        queries, target, model.encoder.post_embed(catalogue), positives.post_hashes, catalogue, user_items
+    )
     weight = valid.astype(jnp.float32)
     denominator = jnp.maximum(weight.sum(), 1.0)
     return (softmax_nll * weight).sum() / denominator, (sigmoid_nll * weight).sum() / denominator
@@ -125,6 +124,7 @@ def log_loss_fn(
     listwise_weight: float,
     catalogue_weight: float,
     catalogue_bce_weight: float = 0.0,
+    cross_entropies: CrossEntropies = catalogue_cross_entropies,
 ) -> jnp.ndarray:  # scalar
     """The ranker's action loss plus the listwise and catalogue terms on the interaction head."""
     batch, labels, user_items = examples
@@ -137,7 +137,8 @@ def log_loss_fn(
         p = batch.candidate_valid.shape[1] // groups
         positives = jax.tree.map(lambda x: x[:, :p], batch.candidates)
         valid = batch.candidate_valid[:, :p]
-        softmax, sigmoid = catalogue_loss(model, cache, positives, valid, catalogue, action, user_items)
+        softmax, sigmoid = catalogue_loss(model, cache, positives, valid, catalogue, action, user_items,
+                                          cross_entropies)
         loss = loss + catalogue_weight * softmax + catalogue_bce_weight * sigmoid
     return loss
 
@@ -177,7 +178,10 @@ class LogTraining:
     validate: Callable[[PhoenixRanker], dict[str, float]]
 
 
-def log_training(split: NextItemSplit, config: PhoenixConfig) -> LogTraining:
+def log_training(
+    split: NextItemSplit, config: PhoenixConfig, cross_entropies: CrossEntropies = catalogue_cross_entropies
+) -> LogTraining:
+    """`cross_entropies` is the catalogue losses' implementation (`bench/logs_scale.py` times both)."""
     config.check_logs()
     logs, schedule = config.logs, config.logs.train
     tables = HashTables.build(split, config.model)
@@ -191,6 +195,7 @@ def log_training(split: NextItemSplit, config: PhoenixConfig) -> LogTraining:
     loss = functools.partial(
         log_loss_fn, groups=1 + logs.train_negatives, action=action, listwise_weight=logs.listwise_weight,
         catalogue_weight=logs.catalogue_weight, catalogue_bce_weight=logs.catalogue_bce_weight,
+        cross_entropies=cross_entropies,
     )
     trainer = Trainer("phoenix", lambda: build_ranker(config.model, seed=schedule.seed), loss, schedule,
                       config.mesh, steps_per_epoch)

@@ -1,0 +1,155 @@
+"""The catalogue cross-entropies of the match term, without materialising what they need not.
+
+Phoenix on a log scores each training position's user state against a
+catalogue sample shared by the batch (thousands of items): logits [B, P, S].
+Written as plain JAX, autodiff keeps those logits, their mask, their softmax
+and their softplus as whole [B, P, S] arrays and writes their gradient
+transposed for the item-side matmul; at a few thousand positions that is tens
+of megabytes per array and the step becomes a memory copy (one transposed
+gradient fusion took 120 ms of a 470 ms step). Here the loss has its own
+gradient: the forward pass keeps only two numbers per position (the
+log-sum-exp and the count of allowed negatives), the backward pass recomputes
+the logits, and both walk the batch in chunks of about `CHUNK_POSITIONS`
+positions, so every [chunk, S] intermediate stays in cache; the gradient of the
+logits is formed in the layout each of its two matmuls reads, never transposed. The results
+equal `materialised_cross_entropies` (the plain definition, kept as the
+reference the tests and `bench/logs_scale.py` compare against).
+
+Both losses share the logits: the softmax of the true item among the sample,
+and a sigmoid cross-entropy (true item 1, the mean over the allowed sample
+items 0). A sample item is not a negative for a position when it has the true
+item's hashes, or when it is one of the row's user's own items (`user_items`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+CHUNK_POSITIONS = 512  # [512, 2048] float32 logits: 4 MiB, about one core's share of the last-level cache
+MASKED = -1e9
+
+# (queries, target, items, positive hashes, catalogue, user items) -> per-position softmax and sigmoid NLL
+CrossEntropies = Callable[..., tuple[jnp.ndarray, jnp.ndarray]]
+
+
+def materialised_cross_entropies(
+    queries: jnp.ndarray,  # [B, P, N] the match query at each true item's cutoff
+    target: jnp.ndarray,  # [B, P] the true item's match logit
+    items: jnp.ndarray,  # [S, N] the catalogue sample's post embeddings
+    positive_hashes: jnp.ndarray,  # [B, P, K] the true items' hashes
+    catalogue: jnp.ndarray,  # [S, K] the sample's hashes
+    user_items: jnp.ndarray,  # [B, S] sample items the row's user trains on
+) -> tuple[jnp.ndarray, jnp.ndarray]:  # [B, P] softmax and sigmoid cross-entropy per position
+    """The plain definition: every [B, P, S] array built whole, differentiated by autodiff."""
+    others = jnp.einsum("bpn,sn->bps", queries, items)  # [B, P, S]
+    masked = _excluded(positive_hashes, catalogue, user_items)  # [B, P, S]
+    logits = jnp.concatenate([target[..., None], jnp.where(masked, MASKED, others)], axis=-1)  # [B, P, 1+S]
+    softmax_nll = jax.nn.logsumexp(logits.astype(jnp.float32), axis=-1) - target  # [B, P]
+    kept = (~masked).astype(jnp.float32)  # [B, P, S]
+    negatives = (jax.nn.softplus(others.astype(jnp.float32)) * kept).sum(-1)  # [B, P]
+    sigmoid_nll = jax.nn.softplus(-target.astype(jnp.float32)) + negatives / jnp.maximum(kept.sum(-1), 1.0)  # [B, P]
+    return softmax_nll, sigmoid_nll
+
+
+def _excluded(
+    positive_hashes: jnp.ndarray,  # [b, P, K]
+    catalogue: jnp.ndarray,  # [S, K]
+    user_items: jnp.ndarray,  # [b, S]
+) -> jnp.ndarray:  # [b, P, S] true where the sample item is not a negative for the position
+    same_item = jnp.all(positive_hashes[:, :, None, :] == catalogue[None, None], axis=-1)  # [b, P, S]
+    return same_item | user_items[:, None, :]
+
+
+def _chunk_rows(rows: int, positions: int) -> int:
+    """The largest divisor of `rows` whose chunk holds at most CHUNK_POSITIONS positions (at least one row)."""
+    most = max(1, CHUNK_POSITIONS // max(positions, 1))
+    return max(d for d in range(1, min(rows, most) + 1) if rows % d == 0)
+
+
+def _chunked(x: jnp.ndarray, rows: int) -> jnp.ndarray:  # [B, ...] -> [B/rows, rows, ...]
+    return x.reshape(x.shape[0] // rows, rows, *x.shape[1:])
+
+
+def _chunk_logits(q, e, hashes, catalogue, users):
+    """One chunk's logits and what bounds them: others [c, P, S], excluded [c, P, S], allowed count [c, P]."""
+    others = jnp.einsum("cpn,sn->cps", q, e)  # [c, P, S]
+    excluded = _excluded(hashes, catalogue, users)  # [c, P, S]
+    count = jnp.maximum((~excluded).sum(-1).astype(jnp.float32), 1.0)  # [c, P]
+    return others, excluded, count
+
+
+@jax.custom_vjp
+def catalogue_cross_entropies(
+    queries: jnp.ndarray,  # [B, P, N]
+    target: jnp.ndarray,  # [B, P]
+    items: jnp.ndarray,  # [S, N]
+    positive_hashes: jnp.ndarray,  # [B, P, K]
+    catalogue: jnp.ndarray,  # [S, K]
+    user_items: jnp.ndarray,  # [B, S]
+) -> tuple[jnp.ndarray, jnp.ndarray]:  # [B, P] softmax and sigmoid cross-entropy per position
+    """`materialised_cross_entropies`, computed chunk by chunk with a recomputing gradient."""
+    return _forward(queries, target, items, positive_hashes, catalogue, user_items)[0]
+
+
+def _forward(queries, target, items, positive_hashes, catalogue, user_items):
+    b, p, _ = queries.shape
+    rows = _chunk_rows(b, p)
+    q32, t32, e32 = queries.astype(jnp.float32), target.astype(jnp.float32), items.astype(jnp.float32)
+
+    def chunk(_, xs):
+        q, t, hashes, users = xs  # [c, P, N], [c, P], [c, P, K], [c, S]
+        others, excluded, count = _chunk_logits(q, e32, hashes, catalogue, users)
+        rest = jax.nn.logsumexp(jnp.where(excluded, MASKED, others), axis=-1)  # [c, P]
+        lse = jnp.logaddexp(t, rest)  # [c, P] over the true item and the allowed sample
+        negatives = jnp.where(excluded, 0.0, jax.nn.softplus(others)).sum(-1) / count  # [c, P]
+        return None, (lse - t, jax.nn.softplus(-t) + negatives, lse)
+
+    xs = tuple(_chunked(x, rows) for x in (q32, t32, positive_hashes, user_items))
+    _, (softmax_nll, sigmoid_nll, lse) = jax.lax.scan(chunk, None, xs)  # each [B/c, c, P]
+    merge = functools.partial(jnp.reshape, shape=(b, p))
+    residuals = (queries, target, items, positive_hashes, catalogue, user_items, merge(lse))
+    return (merge(softmax_nll), merge(sigmoid_nll)), residuals
+
+
+def _backward(residuals, cotangents):
+    queries, target, items, positive_hashes, catalogue, user_items, lse = residuals
+    d_softmax, d_sigmoid = cotangents  # [B, P] each
+    b, p, _ = queries.shape
+    rows = _chunk_rows(b, p)
+    q32, t32, e32 = queries.astype(jnp.float32), target.astype(jnp.float32), items.astype(jnp.float32)
+
+    def logit_grads(others, excluded, count, top, g_soft, g_sig):  # any layout, broadcast alike
+        softmax = jnp.exp(others - top)  # each sample item's softmax probability
+        sigmoid = jax.nn.sigmoid(others) / count  # d(mean softplus) / d logit
+        return jnp.where(excluded, 0.0, g_soft * softmax + g_sig * sigmoid)
+
+    def chunk(d_items, xs):
+        q, hashes, users, top, g_soft, g_sig = xs  # [c, P, N], [c, P, K], [c, S], [c, P], [c, P], [c, P]
+        others, excluded, count = _chunk_logits(q, e32, hashes, catalogue, users)  # [c, P, S] ×2, [c, P]
+        per_position = (count, top, g_soft, g_sig)  # [c, P] each
+        grad = logit_grads(others, excluded, *(x[..., None] for x in per_position))  # [c, P, S]
+        d_q = jnp.einsum("cps,sn->cpn", grad, e32)  # [c, P, N]
+        # The item side contracts over positions: the same gradient formed again with items leading
+        # costs one elementwise pass; transposing `grad` for that matmul cost three times as much.
+        others_t = jnp.einsum("sn,cpn->scp", e32, q)  # [S, c, P]
+        excluded_t = jnp.all(catalogue[:, None, None, :] == hashes[None], axis=-1) | users.T[:, :, None]  # [S, c, P]
+        grad_t = logit_grads(others_t, excluded_t, *(x[None] for x in per_position))  # [S, c, P]
+        return d_items + jnp.einsum("scp,cpn->sn", grad_t, q), d_q
+
+    xs = tuple(_chunked(x, rows) for x in (q32, positive_hashes, user_items, lse, d_softmax, d_sigmoid))
+    d_items, d_queries = jax.lax.scan(chunk, jnp.zeros_like(e32), xs)  # [S, N], [B/c, c, P, N]
+    # The true item's own logit: its softmax probability less one, and the sigmoid's -sigmoid(-t).
+    d_target = d_softmax * (jnp.exp(t32 - lse) - 1.0) - d_sigmoid * jax.nn.sigmoid(-t32)  # [B, P]
+    return (
+        d_queries.reshape(queries.shape).astype(queries.dtype),
+        d_target.astype(target.dtype),
+        d_items.astype(items.dtype),
+        None, None, None,
+    )
+
+
+catalogue_cross_entropies.defvjp(_forward, _backward)
