@@ -23,7 +23,6 @@ item's hashes, or when it is one of the row's user's own items (`user_items`).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import jax
@@ -71,7 +70,13 @@ def _chunk_rows(rows: int, positions: int) -> int:
 
 
 def _chunked(x: jnp.ndarray, rows: int) -> jnp.ndarray:  # [B, ...] -> [B/rows, rows, ...]
-    return x.reshape(x.shape[0] // rows, rows, *x.shape[1:])
+    """Chunk j holds rows j, j + B/rows, j + 2·B/rows, ...: strided, so on a mesh that splits the
+    batch into contiguous blocks every chunk is spread over every data shard."""
+    return jnp.swapaxes(x.reshape(rows, x.shape[0] // rows, *x.shape[1:]), 0, 1)
+
+
+def _merged(x: jnp.ndarray) -> jnp.ndarray:  # [B/rows, rows, ...] -> [B, ...], inverse of _chunked
+    return jnp.swapaxes(x, 0, 1).reshape(x.shape[0] * x.shape[1], *x.shape[2:])
 
 
 def _chunk_logits(q, e, hashes, catalogue, users):
@@ -110,9 +115,8 @@ def _forward(queries, target, items, positive_hashes, catalogue, user_items):
 
     xs = tuple(_chunked(x, rows) for x in (q32, t32, positive_hashes, user_items))
     _, (softmax_nll, sigmoid_nll, lse) = jax.lax.scan(chunk, None, xs)  # each [B/c, c, P]
-    merge = functools.partial(jnp.reshape, shape=(b, p))
-    residuals = (queries, target, items, positive_hashes, catalogue, user_items, merge(lse))
-    return (merge(softmax_nll), merge(sigmoid_nll)), residuals
+    residuals = (queries, target, items, positive_hashes, catalogue, user_items, _merged(lse))
+    return (_merged(softmax_nll), _merged(sigmoid_nll)), residuals
 
 
 def _backward(residuals, cotangents):
@@ -145,7 +149,7 @@ def _backward(residuals, cotangents):
     # The true item's own logit: its softmax probability less one, and the sigmoid's -sigmoid(-t).
     d_target = d_softmax * (jnp.exp(t32 - lse) - 1.0) - d_sigmoid * jax.nn.sigmoid(-t32)  # [B, P]
     return (
-        d_queries.reshape(queries.shape).astype(queries.dtype),
+        _merged(d_queries).astype(queries.dtype),
         d_target.astype(target.dtype),
         d_items.astype(items.dtype),
         None, None, None,
