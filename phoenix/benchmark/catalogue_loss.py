@@ -5,15 +5,15 @@ catalogue sample shared by the batch (thousands of items): logits [B, P, S].
 Written as plain JAX, autodiff keeps those logits, their mask, their softmax
 and their softplus as whole [B, P, S] arrays and writes their gradient
 transposed for the item-side matmul; at a few thousand positions that is tens
-of megabytes per array and the step becomes a memory copy (one transposed
-gradient fusion took 120 ms of a 470 ms step). Here the loss has its own
-gradient: the forward pass keeps only two numbers per position (the
-log-sum-exp and the count of allowed negatives), the backward pass recomputes
-the logits, and both walk the batch in chunks of about `CHUNK_POSITIONS`
-positions, so every [chunk, S] intermediate stays in cache; the gradient of the
-logits is formed in the layout each of its two matmuls reads, never transposed. The results
-equal `materialised_cross_entropies` (the plain definition, kept as the
-reference the tests and `bench/logs_scale.py` compare against).
+of megabytes per array, and on a CPU the transposed write is slower than all
+the matmuls around it. Here the loss has its own gradient: the forward pass
+keeps only two numbers per position (the log-sum-exp and the count of allowed
+negatives), the backward pass recomputes the logits, and both walk the batch in
+chunks of about `CHUNK_POSITIONS` positions, so every [chunk, S] intermediate
+stays in cache; the gradient of the logits is formed in the layout each of its
+two matmuls reads, never transposed. The results equal
+`materialised_cross_entropies` (the plain definition, kept as the reference
+the tests and `bench/logs_scale.py` compare against).
 
 Both losses share the logits: the softmax of the true item among the sample,
 and a sigmoid cross-entropy (true item 1, the mean over the allowed sample
