@@ -80,11 +80,8 @@ def _merged(x: jnp.ndarray) -> jnp.ndarray:  # [B/rows, rows, ...] -> [B, ...], 
 
 
 def _chunk_logits(q, e, hashes, catalogue, users):
-    """One chunk's logits and what bounds them: others [c, P, S], excluded [c, P, S], allowed count [c, P]."""
-    others = jnp.einsum("cpn,sn->cps", q, e)  # [c, P, S]
-    excluded = _excluded(hashes, catalogue, users)  # [c, P, S]
-    count = jnp.maximum((~excluded).sum(-1).astype(jnp.float32), 1.0)  # [c, P]
-    return others, excluded, count
+    """One chunk's logits and the sample items that are not its negatives: [c, P, S] each."""
+    return jnp.einsum("cpn,sn->cps", q, e), _excluded(hashes, catalogue, users)
 
 
 @jax.custom_vjp
@@ -107,20 +104,21 @@ def _forward(queries, target, items, positive_hashes, catalogue, user_items):
 
     def chunk(_, xs):
         q, t, hashes, users = xs  # [c, P, N], [c, P], [c, P, K], [c, S]
-        others, excluded, count = _chunk_logits(q, e32, hashes, catalogue, users)
+        others, excluded = _chunk_logits(q, e32, hashes, catalogue, users)  # [c, P, S] each
         rest = jax.nn.logsumexp(jnp.where(excluded, MASKED, others), axis=-1)  # [c, P]
         lse = jnp.logaddexp(t, rest)  # [c, P] over the true item and the allowed sample
+        count = jnp.maximum((~excluded).sum(-1).astype(jnp.float32), 1.0)  # [c, P] allowed negatives
         negatives = jnp.where(excluded, 0.0, jax.nn.softplus(others)).sum(-1) / count  # [c, P]
-        return None, (lse - t, jax.nn.softplus(-t) + negatives, lse)
+        return None, (lse - t, jax.nn.softplus(-t) + negatives, lse, count)
 
     xs = tuple(_chunked(x, rows) for x in (q32, t32, positive_hashes, user_items))
-    _, (softmax_nll, sigmoid_nll, lse) = jax.lax.scan(chunk, None, xs)  # each [B/c, c, P]
-    residuals = (queries, target, items, positive_hashes, catalogue, user_items, _merged(lse))
+    _, (softmax_nll, sigmoid_nll, lse, count) = jax.lax.scan(chunk, None, xs)  # each [B/c, c, P]
+    residuals = (queries, target, items, positive_hashes, catalogue, user_items, _merged(lse), _merged(count))
     return (_merged(softmax_nll), _merged(sigmoid_nll)), residuals
 
 
 def _backward(residuals, cotangents):
-    queries, target, items, positive_hashes, catalogue, user_items, lse = residuals
+    queries, target, items, positive_hashes, catalogue, user_items, lse, count = residuals
     d_softmax, d_sigmoid = cotangents  # [B, P] each
     b, p, _ = queries.shape
     rows = _chunk_rows(b, p)
@@ -132,19 +130,19 @@ def _backward(residuals, cotangents):
         return jnp.where(excluded, 0.0, g_soft * softmax + g_sig * sigmoid)
 
     def chunk(d_items, xs):
-        q, hashes, users, top, g_soft, g_sig = xs  # [c, P, N], [c, P, K], [c, S], [c, P], [c, P], [c, P]
-        others, excluded, count = _chunk_logits(q, e32, hashes, catalogue, users)  # [c, P, S] ×2, [c, P]
-        per_position = (count, top, g_soft, g_sig)  # [c, P] each
+        q, hashes, users, *per_position = xs  # [c, P, N], [c, P, K], [c, S]; count, top, g_soft, g_sig [c, P]
+        others, excluded = _chunk_logits(q, e32, hashes, catalogue, users)  # [c, P, S] each
         grad = logit_grads(others, excluded, *(x[..., None] for x in per_position))  # [c, P, S]
         d_q = jnp.einsum("cps,sn->cpn", grad, e32)  # [c, P, N]
         # The item side contracts over positions: the same gradient formed again with items leading
         # costs one elementwise pass; transposing `grad` for that matmul cost three times as much.
+        # (The mask's inputs are small, so building it items-leading is a fused elementwise pass.)
         others_t = jnp.einsum("sn,cpn->scp", e32, q)  # [S, c, P]
-        excluded_t = jnp.all(catalogue[:, None, None, :] == hashes[None], axis=-1) | users.T[:, :, None]  # [S, c, P]
+        excluded_t = jnp.moveaxis(excluded, -1, 0)  # [S, c, P]
         grad_t = logit_grads(others_t, excluded_t, *(x[None] for x in per_position))  # [S, c, P]
         return d_items + jnp.einsum("scp,cpn->sn", grad_t, q), d_q
 
-    xs = tuple(_chunked(x, rows) for x in (q32, positive_hashes, user_items, lse, d_softmax, d_sigmoid))
+    xs = tuple(_chunked(x, rows) for x in (q32, positive_hashes, user_items, count, lse, d_softmax, d_sigmoid))
     d_items, d_queries = jax.lax.scan(chunk, jnp.zeros_like(e32), xs)  # [S, N], [B/c, c, P, N]
     # The true item's own logit: its softmax probability less one, and the sigmoid's -sigmoid(-t).
     d_target = d_softmax * (jnp.exp(t32 - lse) - 1.0) - d_sigmoid * jax.nn.sigmoid(-t32)  # [B, P]
