@@ -154,10 +154,11 @@ def _retrieve(args: argparse.Namespace) -> int:
 
 
 def _format_report(report: dict) -> str:
-    """Per-head table: the model, then the popularity baseline (and the oracle, on a synthetic world)."""
+    """Per-head table: the model, the popularity baseline (and on a synthetic world the ceiling and the oracle)."""
     oracle = "oracle_auc" in report["mean"]
     columns = [("auc", "auc", 6, ".3f"), ("gauc", "gauc", 6, ".3f"), ("baseline_auc", "popular", 7, ".3f"),
                ("baseline_gauc", "pop_gauc", 8, ".3f")]
+    columns += [("ceiling_auc", "ceiling", 7, ".3f")] if "ceiling_auc" in report["mean"] else []
     columns += [("oracle_auc", "oracle", 6, ".3f")] if oracle else []
     columns += [("logloss", "logloss", 8, ".4f"), ("rce", "rce", 6, ".2f"), ("calibration", "calib", 6, ".2f")]
     columns += [("oracle_rce", "o_rce", 6, ".2f"), ("oracle_calibration", "o_calib", 7, ".2f")] if oracle else []
@@ -168,6 +169,9 @@ def _format_report(report: dict) -> str:
         lines.append(f"{head:15s} " + " ".join(cells))
     if oracle:
         lines.append(f"gap to oracle (mean AUC): {report['mean']['oracle_auc_gap']:.3f}")
+    if "ceiling_auc_gap" in report["mean"]:
+        lines.append(f"gap to the ceiling of a ranker of ids (mean AUC): {report['mean']['ceiling_auc_gap']:.3f} "
+                     "(the oracle without what posts first shown after training hide from every such ranker)")
     ranking = report.get("ranking", {})
     if "model_ndcg@10" in ranking:
         others = ", ".join(f"{k.split('_')[0]} {v:.3f}" for k, v in ranking.items()
@@ -288,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train)
 
     p = sub.add_parser("eval", help="per-head AUC, GAUC, log-loss, RCE, calibration and NDCG@10 beside a "
-                                    "popularity baseline (and the oracle on a synthetic world)")
+                                    "popularity baseline (and the ceiling and the oracle on a synthetic world)")
     p.add_argument("--workdir", required=True)
     p.add_argument("--data", help="dataset directory (default: the one the workdir trained on)")
     p.add_argument("--split", default="test", choices=("train", "valid", "test"))

@@ -5,14 +5,19 @@ import pytest
 from phoenix.cli import main
 
 
-def test_eval_json_reports_every_head_with_oracle_and_baseline(trained_workdir, capsys):
+def test_eval_json_reports_every_head_with_oracle_ceiling_and_baseline(trained_workdir, capsys):
     assert main(["eval", "--workdir", str(trained_workdir), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert len(report["heads"]) == 15
     for head in report["heads"].values():
-        assert {"auc", "oracle_auc", "baseline_auc", "logloss", "rce"} <= set(head)
+        assert {"auc", "oracle_auc", "ceiling_auc", "baseline_auc", "logloss", "rce"} <= set(head)
         assert 0 <= head["auc"] <= 1 and head["logloss"] > 0
-    assert report["mean"]["oracle_auc"] > report["mean"]["baseline_auc"]
+    mean = report["mean"]
+    assert mean["oracle_auc"] > mean["ceiling_auc"] > mean["baseline_auc"]
+    assert mean["ceiling_auc_gap"] == mean["ceiling_auc"] - mean["auc"]
+    assert main(["eval", "--workdir", str(trained_workdir)]) == 0
+    table = capsys.readouterr().out
+    assert "ceiling" in table.splitlines()[0].split() and "gap to the ceiling" in table
 
 
 def test_errors_name_the_file(tmp_path, capsys):

@@ -4,7 +4,9 @@ Per head: AUC, GAUC (per user), log-loss, RCE and calibration; per request
 (or user-day): NDCG@10 by the weighted score. The baseline is post popularity
 fitted on the training split (`phoenix.evaluation.popularity`). A synthetic
 world also has the oracle, its ground-truth probability: no model can rank
-better on average, so `oracle_auc - auc` is how much is left to learn.
+better on average. Between the two sits the ceiling (`phoenix.data.world.ceiling`):
+the oracle without what a post first shown after training hides from any ranker
+of ids, so `ceiling_auc - auc` is how much is left to learn.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from phoenix.config import ModelConfig, PhoenixConfig, load_scoring_config
 from phoenix.data.batch import RankerBatch, featurize
 from phoenix.data.dataset import SPLITS, ImpressionLog, read_impressions
 from phoenix.data.packing import PackedExamples, pack_examples
+from phoenix.data.world.ceiling import split_ceiling
 from phoenix.data.world.io import has_truth, read_truth
+from phoenix.data.world.oracle import WorldOracle
 from phoenix.evaluation.group_metrics import group_auc, group_ndcg
 from phoenix.evaluation.metrics import calibration, log_loss, relative_cross_entropy, roc_auc
 from phoenix.evaluation.popularity import popularity_probs
@@ -101,9 +105,10 @@ def compare_on_split(
     model_probs: np.ndarray,  # [M, A]
     truth: tuple[np.ndarray, np.ndarray] | None = None,  # ids [M'], probabilities [M', A]
     scorer: WeightedScorer | None = None,
+    ceiling: tuple[np.ndarray, np.ndarray] | None = None,  # ids [M'], probabilities [M', A]
 ) -> dict:
-    """Per-head metrics of the model, the popularity baseline and (with ground truth) the oracle,
-    and NDCG@10 per request by the weighted score."""
+    """Per-head metrics of the model, the popularity baseline and (with ground truth) the oracle
+    and the ceiling, and NDCG@10 per request by the weighted score."""
     rows = _rows_of(log.impression_id, impression_ids, "impressions")
     expected = np.flatnonzero(log.split == SPLITS.index(split))
     if not np.array_equal(np.sort(rows), expected):
@@ -112,6 +117,8 @@ def compare_on_split(
                   "baseline": popularity_probs(log, np.flatnonzero(log.split == SPLITS.index("train")), rows)}
     if truth is not None:
         predictors["oracle"] = truth[1][_rows_of(truth[0], impression_ids, f"truth/{split}.parquet")]
+    if ceiling is not None:
+        predictors["ceiling"] = ceiling[1][_rows_of(ceiling[0], impression_ids, "ceiling")]
     users, labels = log.user_id[rows], log.labels[rows]
     heads = {}
     for a, action in enumerate(log.actions):
@@ -128,6 +135,8 @@ def compare_on_split(
         mean = {k: float(np.nanmean([h[k] for h in heads.values()])) for k in keys}
     if truth is not None:
         mean["oracle_auc_gap"] = mean["oracle_auc"] - mean["auc"]
+    if ceiling is not None:
+        mean["ceiling_auc_gap"] = mean["ceiling_auc"] - mean["auc"]
     groups, group_kind = request_groups(log, rows)
     ranking = ranking_report(labels, predictors, groups, scorer) | {"groups": group_kind}
     return {"split": split, "impressions": int(rows.size), "mean": mean, "heads": heads, "ranking": ranking}
@@ -151,9 +160,12 @@ def evaluate_workdir(workdir: str | Path, data_dir: str | Path | None = None, sp
         raise ValueError(f"{data_dir}: dataset actions {log.actions} differ from the model's {config.model.actions}")
     examples = pack_examples(log, split, config.model.history_len, config.model.num_candidates)
     ids, probs = predict_examples(model, config.model, examples)
-    truth = read_truth(data_dir, split, log.actions) if has_truth(data_dir) else None
+    truth = ceiling = None
+    if has_truth(data_dir):
+        truth = read_truth(data_dir, split, log.actions)
+        ceiling = split_ceiling(WorldOracle(data_dir), log, split)
     scorer, why = evaluation_scorer(config)
-    report = compare_on_split(log, split, ids, probs, truth, scorer)
+    report = compare_on_split(log, split, ids, probs, truth, scorer, ceiling)
     if scorer is None:
         report["ranking"]["skipped"] = why
     return {"workdir": str(workdir), "data": str(data_dir), "step": step, **report}

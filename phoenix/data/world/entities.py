@@ -14,6 +14,16 @@ import numpy as np
 
 from phoenix.config import WorldConfig
 
+# How a post departs from its author (`make_posts`): the chance of a topic drawn uniformly
+# instead of the author's; the post's quality as shares of the author's and of a Beta draw
+# of its own; the chance of keeping the author's media type (else one drawn uniformly).
+# The ceiling (`phoenix.data.world.ceiling`) averages over the same draws.
+OFF_TOPIC_RATE = 0.05
+QUALITY_SHARES = (0.85, 0.15)  # author, post's own
+OWN_QUALITY_BETA = (2.0, 2.0)
+AUTHOR_MEDIA_RATE = 0.97
+NUM_MEDIA = 3  # text, photo, video
+
 
 @dataclasses.dataclass
 class Authors:
@@ -50,9 +60,19 @@ def make_authors(config: WorldConfig, rng: np.random.Generator) -> Authors:
         topic=rng.integers(0, config.num_topics, n),
         quality=rng.beta(2.0, 2.0, n),
         toxicity=rng.beta(1.0, 6.0, n),
-        media=rng.choice(3, n, p=[0.45, 0.3, 0.25]),
+        media=rng.choice(NUM_MEDIA, n, p=[0.45, 0.3, 0.25]),
         popularity=rng.lognormal(0.0, 1.0, n),
     )
+
+
+def post_quality(author_quality: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """A post's quality from its author's and its own draw, both in (0, 1)."""
+    return np.clip(QUALITY_SHARES[0] * author_quality + QUALITY_SHARES[1] * own, 0.0, 1.0)
+
+
+def media_flags(media: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(is_video, has_photo) of media types 0 text, 1 photo, 2 video."""
+    return media == 2, media == 1
 
 
 def make_posts(config: WorldConfig, authors: Authors, rng: np.random.Generator) -> Posts:
@@ -64,11 +84,11 @@ def make_posts(config: WorldConfig, authors: Authors, rng: np.random.Generator) 
     # Posts mostly look like their author: topic, media and quality are the
     # author's with a little per-post variation, so a brand-new post is
     # predictable from its author (as on a real network).
-    off_topic = rng.random(p) < 0.05
+    off_topic = rng.random(p) < OFF_TOPIC_RATE
     topic = np.where(off_topic, rng.integers(0, config.num_topics, p), authors.topic[author])
-    quality = np.clip(0.85 * authors.quality[author] + 0.15 * rng.beta(2.0, 2.0, p), 0.0, 1.0)
-    media = np.where(rng.random(p) < 0.97, authors.media[author], rng.choice(3, p))
-    is_video, has_photo = media == 2, media == 1
+    quality = post_quality(authors.quality[author], rng.beta(*OWN_QUALITY_BETA, p))
+    media = np.where(rng.random(p) < AUTHOR_MEDIA_RATE, authors.media[author], rng.choice(NUM_MEDIA, p))
+    is_video, has_photo = media_flags(media)
     created_s = rng.uniform(-1.5 * 86400, config.days * 86400, p).astype(np.int64)
     rank = rng.permutation(p) + 1
     popularity = rank.astype(np.float64) ** -0.8 * authors.popularity[author] ** 0.5

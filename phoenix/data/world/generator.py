@@ -19,6 +19,8 @@ from phoenix.data.world.entities import Authors, Posts, Users, make_authors, mak
 from phoenix.data.world.truth import action_probabilities, impression_traits
 
 MAX_POST_AGE_S = 36 * 3600
+FROM_FOLLOWS_RATE = 0.35  # an impression's chance of being a followed author's post (users who follow any)
+TOPIC_DRAW_SHARES = (0.7, 0.3)  # out-of-network topics: drawn from the user's taste, or uniformly
 
 
 @dataclasses.dataclass
@@ -52,6 +54,13 @@ def _sample_by_weight(cum_by_group: dict, group: np.ndarray, rng: np.random.Gene
     return out
 
 
+def topic_draw_rates(users: Users) -> np.ndarray:  # [U, T], rows sum to 1
+    """How often each user's out-of-network impressions target each topic."""
+    t = users.preference.shape[1]
+    taste, uniform = TOPIC_DRAW_SHARES
+    return taste * users.preference / users.preference.sum(1, keepdims=True) + uniform / t
+
+
 def _draw_impressions(config, users, authors, posts, follows, rng):
     u, t = config.num_users, config.num_topics
     counts = rng.poisson(config.impressions_per_user * users.activity / users.activity.mean())
@@ -61,7 +70,7 @@ def _draw_impressions(config, users, authors, posts, follows, rng):
     # In-network: a followed author's post; out-of-network: a topic-targeted popular post.
     follow_start = np.searchsorted(follows[:, 0], np.arange(u))
     follow_count = np.bincount(follows[:, 0], minlength=u)
-    from_follows = (rng.random(n) < 0.35) & (follow_count[owner] > 0)
+    from_follows = (rng.random(n) < FROM_FOLLOWS_RATE) & (follow_count[owner] > 0)
     pick = follow_start[owner] + (rng.random(n) * follow_count[owner]).astype(np.int64)
     followed_author = follows[np.minimum(pick, len(follows) - 1), 1]
 
@@ -71,8 +80,7 @@ def _draw_impressions(config, users, authors, posts, follows, rng):
     rows = np.flatnonzero(from_follows)
     post[rows] = _sample_by_weight(author_pools, followed_author[rows], rng)
 
-    taste = 0.7 * users.preference / users.preference.sum(1, keepdims=True) + 0.3 / t
-    cum_taste = np.cumsum(taste, axis=1)
+    cum_taste = np.cumsum(topic_draw_rates(users), axis=1)
     rows = np.flatnonzero(~from_follows)
     topic = np.minimum((rng.random(rows.size)[:, None] > cum_taste[owner[rows]]).sum(1), t - 1)
     by_topic = _group_indices(posts.topic, t)
