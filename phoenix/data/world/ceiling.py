@@ -96,31 +96,33 @@ def ceiling_probabilities(
     actions: tuple[str, ...],
 ) -> np.ndarray:  # [N, A]
     """P(action) of the best ranker of ids: the truth for known posts, the author-given expectation for new ones."""
-    out = action_probabilities(impression_traits(users, authors, posts, user, post, followed, surface), actions)
+    out = np.empty((post.size, len(actions)), np.float32)  # [N, A]
+    old = np.flatnonzero(known)
+    out[old] = action_probabilities(
+        impression_traits(users, authors, posts, user[old], post[old], followed[old], surface[old]), actions)
     new = np.flatnonzero(~known)
     if new.size == 0:
         return out
-    author = posts.author[post[new]]  # [M]
-    num_topics = users.preference.shape[1]
+    m, author = new.size, posts.author[post[new]]  # [M]
     p_topics = topic_posterior(users, authors, posts, user[new], author, followed[new], follow_counts)  # [M, T]
-    # One stand-in post per new impression, redrawn for every combination of the post's own draws.
-    stand_in = np.arange(new.size)
-    traits_of = dict(user=user[new], post=stand_in, followed=followed[new], surface=surface[new])
-    expected = np.zeros((new.size, len(actions)))  # [M, A]
+    p_media = (1 - AUTHOR_MEDIA_RATE) / NUM_MEDIA + AUTHOR_MEDIA_RATE * (
+        authors.media[author][:, None] == np.arange(NUM_MEDIA))  # [M, 3]
     quality_x, quality_w = own_quality_nodes()
-    for topic in range(num_topics):
-        p_topic = p_topics[:, topic]  # [M]
+    qualities = [post_quality(authors.quality[author], np.full(m, x)) for x in quality_x]  # Q x [M]
+    # One stand-in post per new impression: its author's, of each topic in turn; its quality and
+    # media are set per draw on the impression's traits.
+    stand_ins = dataclasses.replace(posts, author=author, quality=qualities[0], is_video=np.zeros(m, bool),
+                                    has_photo=np.zeros(m, bool))
+    expected = np.zeros((m, len(actions)))  # [M, A]
+    for topic in range(p_topics.shape[1]):
+        stand_ins.topic = np.full(m, topic)
+        traits = impression_traits(users, authors, stand_ins, user[new], np.arange(m), followed[new], surface[new])
         for media in range(NUM_MEDIA):
-            p_media = (1 - AUTHOR_MEDIA_RATE) / NUM_MEDIA + AUTHOR_MEDIA_RATE * (authors.media[author] == media)  # [M]
-            is_video, has_photo = media_flags(np.full(new.size, media))
-            for x, w in zip(quality_x, quality_w, strict=True):
-                drawn = dataclasses.replace(
-                    posts, author=author, topic=np.full(new.size, topic),
-                    quality=post_quality(authors.quality[author], np.full(new.size, x)),
-                    is_video=is_video, has_photo=has_photo,
-                )
-                probs = action_probabilities(impression_traits(users, authors, drawn, **traits_of), actions)  # [M, A]
-                expected += (p_topic * p_media * w)[:, None] * probs
+            is_video, has_photo = media_flags(np.full(m, media))
+            for quality, w in zip(qualities, quality_w, strict=True):
+                drawn = dataclasses.replace(traits, post_quality=quality, is_video=is_video, has_photo=has_photo)
+                weight = p_topics[:, topic] * p_media[:, media] * w  # [M]
+                expected += weight[:, None] * action_probabilities(drawn, actions)  # [M, A]
     out[new] = expected
     return out
 
@@ -138,4 +140,4 @@ def split_ceiling(oracle: WorldOracle, log: ImpressionLog, split: str) -> tuple[
     follow_counts = np.array([oracle.following(u).size for u in range(1, oracle.num_users + 1)])  # [U]
     probs = ceiling_probabilities(oracle.users, oracle.authors, oracle.posts, user, post, followed,
                                   log.surface[rows], follow_counts, known, log.actions)
-    return log.impression_id[rows], probs.astype(np.float32)
+    return log.impression_id[rows], probs
