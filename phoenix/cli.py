@@ -160,13 +160,17 @@ def _format_report(report: dict) -> str:
                ("baseline_gauc", "pop_gauc", 8, ".3f")]
     columns += [("ceiling_auc", "ceiling", 7, ".3f")] if "ceiling_auc" in report["mean"] else []
     columns += [("oracle_auc", "oracle", 6, ".3f")] if oracle else []
-    columns += [("logloss", "logloss", 8, ".4f"), ("rce", "rce", 6, ".2f"), ("calibration", "calib", 6, ".2f")]
-    columns += [("oracle_rce", "o_rce", 6, ".2f"), ("oracle_calibration", "o_calib", 7, ".2f")] if oracle else []
+    columns += [("logloss", "logloss", 8, ".4f"), ("rce", "rce", 6, ".2f"), ("calibration", "calib", 6, ".2f"),
+                ("calibration_low", "c95_lo", 6, ".2f"), ("calibration_high", "c95_hi", 6, ".2f")]
+    columns += [("calibration_to_truth", "to_truth", 8, ".2f"), ("oracle_rce", "o_rce", 6, ".2f"),
+                ("oracle_calibration", "o_calib", 7, ".2f")] if oracle else []
     lines = [f"{'head':15s} " + " ".join(f"{title:>{w}s}" for _, title, w, _ in columns)]
     rows = list(report["heads"].items()) + [("mean", report["mean"])]
     for head, m in rows:
         cells = [f"{m[key]:{w}{fmt}}" if key in m else " " * w for key, _, w, fmt in columns]
         lines.append(f"{head:15s} " + " ".join(cells))
+    lines.append("calib: mean predicted over observed rate, c95: its 95% interval over users"
+                 + ("; to_truth: mean predicted over the truth's mean probability (no label noise)" if oracle else ""))
     if oracle:
         lines.append(f"gap to oracle (mean AUC): {report['mean']['oracle_auc_gap']:.3f}")
     if "ceiling_auc_gap" in report["mean"]:

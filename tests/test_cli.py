@@ -12,12 +12,16 @@ def test_eval_json_reports_every_head_with_oracle_ceiling_and_baseline(trained_w
     for head in report["heads"].values():
         assert {"auc", "oracle_auc", "ceiling_auc", "baseline_auc", "logloss", "rce"} <= set(head)
         assert 0 <= head["auc"] <= 1 and head["logloss"] > 0
+        if head["positive_rate"] > 0:  # the observed rate cancels: model mean over truth mean
+            assert head["calibration_to_truth"] == pytest.approx(head["calibration"] / head["oracle_calibration"])
+            assert head["calibration_low"] < head["calibration"] < head["calibration_high"]
     mean = report["mean"]
     assert mean["oracle_auc"] > mean["ceiling_auc"] > mean["baseline_auc"]
     assert mean["ceiling_auc_gap"] == mean["ceiling_auc"] - mean["auc"]
     assert main(["eval", "--workdir", str(trained_workdir)]) == 0
     table = capsys.readouterr().out
-    assert "ceiling" in table.splitlines()[0].split() and "gap to the ceiling" in table
+    assert {"ceiling", "c95_lo", "c95_hi", "to_truth"} <= set(table.splitlines()[0].split())
+    assert "gap to the ceiling" in table
 
 
 def test_errors_name_the_file(tmp_path, capsys):

@@ -1,6 +1,7 @@
 """Evaluate a trained workdir on a split of any dataset: the model beside a baseline (and the oracle).
 
-Per head: AUC, GAUC (per user), log-loss, RCE and calibration; per request
+Per head: AUC, GAUC (per user), log-loss, RCE and calibration with its 95%
+interval over users (and, on a synthetic world, against the truth); per request
 (or user-day): NDCG@10 by the weighted score. The baseline is post popularity
 fitted on the training split (`phoenix.evaluation.popularity`). A synthetic
 world also has the oracle, its ground-truth probability: no model can rank
@@ -27,7 +28,7 @@ from phoenix.data.world.ceiling import split_ceiling
 from phoenix.data.world.io import has_truth, read_truth
 from phoenix.data.world.oracle import WorldOracle
 from phoenix.evaluation.group_metrics import group_auc, group_ndcg
-from phoenix.evaluation.metrics import calibration, log_loss, relative_cross_entropy, roc_auc
+from phoenix.evaluation.metrics import calibration, calibration_interval, log_loss, relative_cross_entropy, roc_auc
 from phoenix.evaluation.popularity import popularity_probs
 from phoenix.model.ranker import PhoenixRanker
 from phoenix.model.weighted_score import WeightedScorer
@@ -120,16 +121,23 @@ def compare_on_split(
     if ceiling is not None:
         predictors["ceiling"] = ceiling[1][_rows_of(ceiling[0], impression_ids, "ceiling")]
     users, labels = log.user_id[rows], log.labels[rows]
+    intervals = {name: calibration_interval(labels, predictors[name], users)
+                 for name in ("model", "oracle") if name in predictors}  # (low [A], high [A])
     heads = {}
     for a, action in enumerate(log.actions):
         y = labels[:, a]
         reports = {name: head_report(y, p[:, a], users) for name, p in predictors.items()}
+        for name, (low, high) in intervals.items():
+            reports[name] |= {"calibration_low": float(low[a]), "calibration_high": float(high[a])}
+        if truth is not None:  # the model's mean over the truth's: calibration without the labels' noise
+            truth_mean = predictors["oracle"][:, a].mean()
+            reports["model"]["calibration_to_truth"] = float(model_probs[:, a].mean() / truth_mean)
         heads[action] = {
             **reports.pop("model"),
             **{f"{name}_{k}": v for name, r in reports.items() for k, v in r.items()},
             "positive_rate": float(y.mean()),
         }
-    keys = [k for k in next(iter(heads.values())) if k != "positive_rate"]
+    keys = [k for k in next(iter(heads.values())) if k != "positive_rate" and not k.endswith(("_low", "_high"))]
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a head with no positives in the split has no AUC
         mean = {k: float(np.nanmean([h[k] for h in heads.values()])) for k in keys}

@@ -47,3 +47,42 @@ def test_paired_bootstrap_interval():
     assert got["ci95_low"] > 0  # 0.05 is about 4.5 standard errors
     with pytest.raises(ValueError, match="per-user"):
         paired_bootstrap(np.zeros(3), np.zeros(0))
+
+
+def _users_world(rng: np.random.Generator, users: int = 150, per_user: int = 20):
+    """Impressions [N] of users whose tastes differ (so one user's actions are correlated), two heads."""
+    group = np.repeat(np.arange(users), per_user)  # [N]
+    taste = rng.lognormal(0.0, 0.8, users)[group]  # [N]
+    truth = np.stack([np.clip(0.02 * taste, 0, 1), np.clip(0.2 * taste, 0, 1)], 1)  # [N, 2]: rare, common
+    return group, truth, (rng.random(truth.shape) < truth).astype(np.int8)
+
+
+def test_calibration_interval_covers_the_truth_about_95_percent():
+    from phoenix.evaluation.metrics import calibration_interval
+
+    rng = np.random.default_rng(0)
+    covered, above, widths = np.zeros(2), np.zeros(2), []
+    trials = 120
+    for t in range(trials):
+        group, truth, labels = _users_world(rng)
+        low, high = calibration_interval(labels, truth, group, samples=400, seed=t)
+        covered += (low <= 1.0) & (1.0 <= high)  # the truth is calibrated by definition
+        low, high = calibration_interval(labels, 1.3 * truth, group, samples=400, seed=t)
+        above += low > 1.0
+        widths.append(high - low)
+    assert np.all(covered / trials >= 0.88) and np.all(covered / trials <= 0.995)
+    assert above[1] / trials > 0.95  # 30% over-prediction of the common head: seen nearly always
+    rare, common = np.mean(widths, axis=0)
+    assert rare > 2 * common  # about 60 positives against about 600: a wider interval
+
+
+def test_calibration_interval_resamples_users_not_impressions():
+    from phoenix.evaluation.metrics import calibration_interval
+
+    group, truth, labels = _users_world(np.random.default_rng(1), users=100, per_user=60)
+    blind = np.broadcast_to(truth.mean(axis=0), truth.shape)  # [N, 2] calibrated overall, blind to taste
+    by_user = np.subtract(*calibration_interval(labels, blind, group)[::-1])  # [2] widths
+    by_impression = np.subtract(*calibration_interval(labels, blind, np.arange(group.size))[::-1])
+    assert np.all(by_user > 1.25 * by_impression)  # its errors repeat within a user: which users are drawn matters
+    no_positive = np.zeros((40, 1), np.int8)
+    assert np.all(np.isnan(calibration_interval(no_positive, np.full((40, 1), 0.1), np.arange(40))))

@@ -2,6 +2,7 @@ import json
 
 import jax
 import numpy as np
+import pytest
 from flax import nnx
 from helpers import MICRO_CONFIG, MICRO_RETRIEVAL
 
@@ -24,6 +25,7 @@ def test_training_lowers_the_loss_logs_and_plots(retrieval_workdir):
     assert len(index) == 2000 and index.meta["model_step"] == MICRO_RETRIEVAL.train.num_steps
 
 
+@pytest.mark.slow  # trains twice, once interrupted: about 35 s
 def test_interrupted_retrieval_run_resumes_to_the_same_parameters(tmp_path, micro_world):
     schedule = {"num_steps": 6, "warmup_steps": 1, "checkpoint_every": 2, "eval_every": 6, "log_every": 2,
                 "eval_examples": 16}

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from multidevice_runs import SCHEDULE, config_on, probe_batch
 
 from phoenix.config import save_config
@@ -19,6 +20,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # two JAX processes start and train: about 45 s
 def test_two_processes_train_one_sharded_model_and_checkpoint_it(tmp_path, micro_world):
     config_path = tmp_path / "config.toml"
     save_config(config_on({"data": 4, "model": 2}), config_path)
