@@ -87,15 +87,15 @@ def calibration_interval(
     A rare head's observed rate is itself a small sample: on a split with 200
     reports it moves by about ±14%, so a calibration of 1.2 may be noise.
     Resampling whole users (Poisson weights) keeps what one user's taste adds to that noise.
-    NaN where a resample has no positive.
+    Resamples without a positive are left out; a head without positives gets NaN.
     """
     _, group = np.unique(groups, return_inverse=True)  # [N] in 0..U-1
     per_label = np.stack([np.bincount(group, labels[:, a].astype(np.float64)) for a in range(labels.shape[1])], 1)
     per_prob = np.stack([np.bincount(group, probs[:, a].astype(np.float64)) for a in range(probs.shape[1])], 1)
     rng = np.random.default_rng(seed)
-    ratios = []
-    for done in range(0, samples, 100):  # in chunks to bound memory
-        weights = rng.poisson(1.0, (min(100, samples - done), per_label.shape[0])).astype(np.float64)  # [s, U]
+    ratios, chunk = [], max(1, 10_000_000 // per_label.shape[0])  # resamples at a time: about 80 MB of weights
+    for done in range(0, samples, chunk):
+        weights = rng.poisson(1.0, (min(chunk, samples - done), per_label.shape[0])).astype(np.float64)  # [s, U]
         with np.errstate(divide="ignore", invalid="ignore"):
             ratios.append((weights @ per_prob) / (weights @ per_label))  # [s, A]
     ratios = np.concatenate(ratios)  # [samples, A]
