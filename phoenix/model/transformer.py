@@ -19,7 +19,7 @@ from einops import rearrange
 from flax import nnx
 
 from phoenix.config import ModelConfig
-from phoenix.model.axes import linear, param
+from phoenix.model.axes import linear, param, token_matmul
 from phoenix.model.dropout import Dropout
 
 _MASKED = -1e30
@@ -94,7 +94,7 @@ class GroupedQueryAttention(nnx.Module):
         """
         g, dh = self.num_kv_heads, self.head_dim
         kernel = jnp.concatenate([self.q_proj.kernel.value, self.k_proj.kernel.value, self.v_proj.kernel.value], axis=1)
-        qkv = jnp.einsum("btd,dn->btn", x, kernel.astype(x.dtype))  # [B, T, (Hq+2G)·Dh]
+        qkv = token_matmul(x, kernel.astype(x.dtype))  # [B, T, (Hq+2G)·Dh]
         q, k, v = jnp.split(qkv, [self.q_proj.out_features, self.q_proj.out_features + g * dh], axis=-1)
         q = apply_rope(rearrange(q, "b t (n d) -> b t n d", d=dh), rope)  # [B, T, Hq, Dh]
         k = apply_rope(rearrange(k, "b t (g d) -> b t g d", d=dh), rope)  # [B, T, G, Dh]
@@ -167,7 +167,7 @@ class GatedGeluFFN(nnx.Module):
 
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:  # [B, T, D] -> [B, T, D]
         kernel = jnp.concatenate([self.gate.kernel.value, self.value.kernel.value], axis=1).astype(x.dtype)
-        gate, value = jnp.split(jnp.einsum("btd,df->btf", x, kernel), 2, axis=-1)  # [B, T, F] each
+        gate, value = jnp.split(token_matmul(x, kernel), 2, axis=-1)  # [B, T, F] each
         return self.out(jax.nn.gelu(gate) * value)  # [B, T, D]
 
 
