@@ -46,17 +46,14 @@ def test_blocked_attention_equals_one_block(which):
     rope = Rotary.at(positions, config.head_dim, config.rope_base, t)
     x = jax.random.normal(jax.random.key(1), (2, t, config.model_dim))  # [2, T, D]
 
-    blocked, k, v = attn(x, rope, mask)  # [2, T, D]
-    q, _, _ = attn.qkv(x, rope)
-    whole = attn.out_proj(attn._attend(q, k, v, mask).reshape(2, t, -1))  # every key for every query
-    np.testing.assert_allclose(np.asarray(blocked), np.asarray(whole), atol=2e-5, rtol=1e-5)
+    def blocked(x):  # [2, T, D]
+        return attn(x, rope, mask)[0]
 
+    def whole(x):  # [2, T, D]: every key for every query, one block
+        q, k, v = attn.qkv(x, rope)
+        return attn.out_proj(attn._attend(q, k, v, mask).reshape(2, t, -1))
+
+    np.testing.assert_allclose(np.asarray(jax.jit(blocked)(x)), np.asarray(jax.jit(whole)(x)), atol=2e-5, rtol=1e-5)
     # Gradients too: training differentiates through the blocks.
-    def loss(x, attend_whole):
-        if attend_whole:
-            q, k, v = attn.qkv(x, rope)
-            return jnp.sum(jnp.sin(attn.out_proj(attn._attend(q, k, v, mask).reshape(2, t, -1))))
-        return jnp.sum(jnp.sin(attn(x, rope, mask)[0]))
-
-    np.testing.assert_allclose(np.asarray(jax.grad(loss)(x, False)), np.asarray(jax.grad(loss)(x, True)),
-                               atol=2e-5, rtol=1e-4)
+    grads = [jax.jit(jax.grad(lambda x, f=f: jnp.sum(jnp.sin(f(x)))))(x) for f in (blocked, whole)]
+    np.testing.assert_allclose(np.asarray(grads[0]), np.asarray(grads[1]), atol=2e-5, rtol=1e-4)
