@@ -95,6 +95,7 @@ def test_output_of_one_job_is_not_mixed_with_another(trained_workdir, tmp_path):
         score_files(trained_workdir, [tmp_path / "in"], tmp_path / "out", rows_per_part=3, progress=False)
 
 
+@pytest.mark.slow  # a job killed and rerun: about 30 s
 def test_a_killed_job_rerun_gives_exactly_the_uninterrupted_output(trained_workdir, tmp_path):
     _, config, _ = load_model(trained_workdir)
     write_inputs(tmp_path / "in", config.model.actions, files=3, users=300, row_group=50)

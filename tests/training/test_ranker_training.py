@@ -39,6 +39,7 @@ def test_saved_model_reloads_to_identical_logits(trained_workdir, micro_world):
     assert not np.allclose(np.asarray(fresh(batch)), np.asarray(model_a(batch)))
 
 
+@pytest.mark.slow  # trains twice, interrupted and whole: about 30 s
 def test_interrupted_run_resumes_with_same_step_and_data(tmp_path, micro_world):
     # Checkpoints every 4 steps and losses logged every 3: the resumed run's first logged loss must
     # still average the same steps as the uninterrupted run's.
