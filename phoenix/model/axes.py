@@ -20,21 +20,19 @@ def token_matmul(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:  # [..., N
     Why not `einsum("btk,kn->btn")`: its kernel gradient contracts two axes (b
     and t), and XLA's CPU backend answers that with a transposed copy of the
     output gradient and a slower matmul; on rows [B·T, K] the kernel gradient
-    is one plain rows-contracting product (about a third cheaper at the base
-    shapes, measured in `bench/train_throughput.py`).
+    is one plain rows-contracting product (the base training step 14% faster,
+    `bench/train_throughput.py`; `docs/benchmarks.md`).
     """
     rows = x.reshape(-1, x.shape[-1])  # [B·T, K]
     return (rows @ kernel).reshape(*x.shape[:-1], kernel.shape[-1])  # [..., N]
 
 
 class Dense(nnx.Linear):
-    """`nnx.Linear` (same parameters, same checkpoints) whose product runs on flattened rows."""
+    """`nnx.Linear` (same parameters, same checkpoints) applied to flattened rows (see `token_matmul`)."""
 
     def __call__(self, inputs: jnp.ndarray) -> jnp.ndarray:  # [..., in] -> [..., out]
-        bias = self.bias[...] if self.bias is not None else None
-        inputs, kernel, bias = self.promote_dtype((inputs, self.kernel[...], bias), dtype=self.dtype)
-        y = token_matmul(inputs, kernel)
-        return y if bias is None else y + bias
+        rows = super().__call__(inputs.reshape(-1, inputs.shape[-1]))  # [B·T, out]
+        return rows.reshape(*inputs.shape[:-1], rows.shape[-1])
 
 
 def linear(
