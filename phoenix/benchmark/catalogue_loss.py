@@ -10,8 +10,10 @@ the matmuls around it. Here the loss has its own gradient: the forward pass
 keeps only two numbers per position (the log-sum-exp and the count of allowed
 negatives), the backward pass recomputes the logits, and both walk the batch in
 chunks of about `CHUNK_POSITIONS` positions, so every [chunk, S] intermediate
-stays in cache; the gradient of the logits is formed in the layout each of its
-two matmuls reads, never transposed. The results equal
+stays in cache; the gradient of the logits is formed once, positions leading,
+and both its matmuls read it as it lies: the query side as grad @ items, the
+item side transposed, as queries^T @ grad (a [N, S] sum turned once per step),
+so the [chunk, S] gradient is never transposed. The results equal
 `materialised_cross_entropies` (the plain definition, kept as the reference
 the tests and `bench/logs_scale.py` compare against).
 
@@ -124,32 +126,26 @@ def _backward(residuals, cotangents):
     rows = _chunk_rows(b, p)
     q32, t32, e32 = queries.astype(jnp.float32), target.astype(jnp.float32), items.astype(jnp.float32)
 
-    def logit_grads(others, excluded, count, top, g_soft, g_sig):  # any layout, broadcast alike
-        softmax = jnp.exp(others - top)  # each sample item's softmax probability
-        sigmoid = jax.nn.sigmoid(others) / count  # d(mean softplus) / d logit
-        return jnp.where(excluded, 0.0, g_soft * softmax + g_sig * sigmoid)
-
-    def chunk(d_items, xs):
-        q, hashes, users, *per_position = xs  # [c, P, N], [c, P, K], [c, S]; count, top, g_soft, g_sig [c, P]
+    def chunk(d_items_t, xs):
+        q, hashes, users, count, top, g_soft, g_sig = xs  # [c, P, N], [c, P, K], [c, S], then [c, P] each
         others, excluded = _chunk_logits(q, e32, hashes, catalogue, users)  # [c, P, S] each
-        grad = logit_grads(others, excluded, *(x[..., None] for x in per_position))  # [c, P, S]
+        softmax = jnp.exp(others - top[..., None])  # [c, P, S] each sample item's softmax probability
+        sigmoid = jax.nn.sigmoid(others) / count[..., None]  # [c, P, S] d(mean softplus) / d logit
+        grad = jnp.where(excluded, 0.0, g_soft[..., None] * softmax + g_sig[..., None] * sigmoid)  # [c, P, S]
         d_q = jnp.einsum("cps,sn->cpn", grad, e32)  # [c, P, N]
-        # The item side contracts over positions: the same gradient formed again with items leading
-        # costs one elementwise pass; transposing `grad` for that matmul cost three times as much.
-        # (The mask's inputs are small, so building it items-leading is a fused elementwise pass.)
-        others_t = jnp.einsum("sn,cpn->scp", e32, q)  # [S, c, P]
-        excluded_t = jnp.moveaxis(excluded, -1, 0)  # [S, c, P]
-        grad_t = logit_grads(others_t, excluded_t, *(x[None] for x in per_position))  # [S, c, P]
-        return d_items + jnp.einsum("scp,cpn->sn", grad_t, q), d_q
+        # Contracting positions with `grad` as the right operand reads it row by row; `grad` as the
+        # left one ("cps,cpn->sn") made XLA transpose it first, which cost more than recomputing it.
+        d_items_t = d_items_t + jnp.einsum("ncp,cps->ns", jnp.moveaxis(q, -1, 0), grad)  # [N, S]
+        return d_items_t, d_q
 
     xs = tuple(_chunked(x, rows) for x in (q32, positive_hashes, user_items, count, lse, d_softmax, d_sigmoid))
-    d_items, d_queries = jax.lax.scan(chunk, jnp.zeros_like(e32), xs)  # [S, N], [B/c, c, P, N]
+    d_items_t, d_queries = jax.lax.scan(chunk, jnp.zeros_like(e32.T), xs)  # [N, S], [B/c, c, P, N]
     # The true item's own logit: its softmax probability less one, and the sigmoid's -sigmoid(-t).
     d_target = d_softmax * (jnp.exp(t32 - lse) - 1.0) - d_sigmoid * jax.nn.sigmoid(-t32)  # [B, P]
     return (
         _merged(d_queries).astype(queries.dtype),
         d_target.astype(target.dtype),
-        d_items.astype(items.dtype),
+        d_items_t.T.astype(items.dtype),
         None, None, None,
     )
 
