@@ -117,4 +117,4 @@ def test_training_with_the_logs_toml_options_learns_and_keeps_the_averaged_state
     best = [r for r in fit.validations if r["step"] == fit.best_step]
     assert valid == pytest.approx(best[0]["valid_ndcg@10"], abs=1e-6)
     test = hit_and_ndcg(phoenix_scores(ranker, split, tables, "test", action))["ndcg@10"]
-    assert test > 0.15  # chance is about 0.09 with 50 negatives; 0.188 measured
+    assert test > 0.15  # chance is about 0.09 with 50 negatives; 0.169 measured (seeds 1, 2: 0.161, 0.156)
