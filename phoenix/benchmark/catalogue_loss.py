@@ -13,9 +13,13 @@ chunks of about `CHUNK_POSITIONS` positions, so every [chunk, S] intermediate
 stays in cache; the gradient of the logits is formed once, positions leading,
 and both its matmuls read it as it lies: the query side as grad @ items, the
 item side transposed, as queries^T @ grad (a [N, S] sum turned once per step),
-so the [chunk, S] gradient is never transposed. The results equal
-`materialised_cross_entropies` (the plain definition, kept as the reference
-the tests and `bench/logs_scale.py` compare against).
+so the [chunk, S] gradient is never transposed. At these widths the
+exponentials cost about as much as the matmuls, so each item pays one exp a
+pass: the softplus (forward) and the sigmoid (backward) are read off the
+softmax's exp(logit - top), exact algebra, switched back to the plain
+functions in a chunk whose logits near float32's range. The results equal
+`materialised_cross_entropies` (the plain definition, kept as the reference the
+tests and `bench/logs_scale.py` compare against).
 
 Both losses share the logits: the softmax of the true item among the sample,
 and a sigmoid cross-entropy (true item 1, the mean over the allowed sample
@@ -32,6 +36,9 @@ import jax.numpy as jnp
 
 CHUNK_POSITIONS = 512  # [512, 2048] float32 logits: 4 MiB, about one core's share of the last-level cache
 MASKED = -1e9
+# The softplus and sigmoid are read off the softmax's exponentials (one exp an item instead of three)
+# while a chunk's largest logit stays under this, far from float32's e^88; above it, the plain ones.
+SHIFTED_UP_TO = 60.0
 
 # (queries, target, items, positive hashes, catalogue, user items) -> per-position softmax and sigmoid NLL
 CrossEntropies = Callable[..., tuple[jnp.ndarray, jnp.ndarray]]
@@ -81,6 +88,23 @@ def _merged(x: jnp.ndarray) -> jnp.ndarray:  # [B/rows, rows, ...] -> [B, ...], 
     return jnp.swapaxes(x, 0, 1).reshape(x.shape[0] * x.shape[1], *x.shape[2:])
 
 
+def _shifted_softplus(
+    logits: jnp.ndarray,  # [c, P, S]
+    scaled: jnp.ndarray,  # [c, P, S] exp(logits - top)
+    top: jnp.ndarray,  # [c, P] the largest allowed logit of each position
+) -> jnp.ndarray:  # [c, P, S] softplus(logits), from the softmax's exponentials: one log an item, no exp
+    shift = jnp.maximum(top, 0.0)[..., None]  # [c, P, 1] softplus(x) = s + log(e^-s + e^(x - s))
+    return shift + jnp.log(jnp.exp(-shift) + scaled * jnp.exp(top[..., None] - shift))
+
+
+def _sigmoid_of_softmax(
+    logits: jnp.ndarray,  # [c, P, S] (unused: the same signature as the exact branch)
+    softmax: jnp.ndarray,  # [c, P, S] exp(logits - lse)
+    lse: jnp.ndarray,  # [c, P]
+) -> jnp.ndarray:  # [c, P, S] sigmoid(logits) = e^x / (1 + e^x), with e^x = softmax · e^lse: no exp
+    return softmax / (jnp.exp(-lse)[..., None] + softmax)
+
+
 def _chunk_logits(q, e, hashes, catalogue, users):
     """One chunk's logits and the sample items that are not its negatives: [c, P, S] each."""
     return jnp.einsum("cpn,sn->cps", q, e), _excluded(hashes, catalogue, users)
@@ -107,10 +131,14 @@ def _forward(queries, target, items, positive_hashes, catalogue, user_items):
     def chunk(_, xs):
         q, t, hashes, users = xs  # [c, P, N], [c, P], [c, P, K], [c, S]
         others, excluded = _chunk_logits(q, e32, hashes, catalogue, users)  # [c, P, S] each
-        rest = jax.nn.logsumexp(jnp.where(excluded, MASKED, others), axis=-1)  # [c, P]
-        lse = jnp.logaddexp(t, rest)  # [c, P] over the true item and the allowed sample
+        allowed = jnp.where(excluded, MASKED, others)  # [c, P, S]
+        top = allowed.max(-1)  # [c, P]
+        scaled = jnp.exp(allowed - top[..., None])  # [c, P, S] the one exponential per item
+        lse = jnp.logaddexp(t, top + jnp.log(scaled.sum(-1)))  # [c, P] over the true item and the allowed sample
         count = jnp.maximum((~excluded).sum(-1).astype(jnp.float32), 1.0)  # [c, P] allowed negatives
-        negatives = jnp.where(excluded, 0.0, jax.nn.softplus(others)).sum(-1) / count  # [c, P]
+        softplus = jax.lax.cond(  # [c, P, S]
+            top.max() < SHIFTED_UP_TO, _shifted_softplus, lambda x, *_: jax.nn.softplus(x), others, scaled, top)
+        negatives = jnp.where(excluded, 0.0, softplus).sum(-1) / count  # [c, P]
         return None, (lse - t, jax.nn.softplus(-t) + negatives, lse, count)
 
     xs = tuple(_chunked(x, rows) for x in (q32, t32, positive_hashes, user_items))
@@ -130,8 +158,9 @@ def _backward(residuals, cotangents):
         q, hashes, users, count, top, g_soft, g_sig = xs  # [c, P, N], [c, P, K], [c, S], then [c, P] each
         others, excluded = _chunk_logits(q, e32, hashes, catalogue, users)  # [c, P, S] each
         softmax = jnp.exp(others - top[..., None])  # [c, P, S] each sample item's softmax probability
-        sigmoid = jax.nn.sigmoid(others) / count[..., None]  # [c, P, S] d(mean softplus) / d logit
-        grad = jnp.where(excluded, 0.0, g_soft[..., None] * softmax + g_sig[..., None] * sigmoid)  # [c, P, S]
+        sigmoid = jax.lax.cond(  # [c, P, S] d softplus / d logit
+            top.max() < SHIFTED_UP_TO, _sigmoid_of_softmax, lambda x, *_: jax.nn.sigmoid(x), others, softmax, top)
+        grad = jnp.where(excluded, 0.0, g_soft[..., None] * softmax + (g_sig / count)[..., None] * sigmoid)  # [c, P, S]
         d_q = jnp.einsum("cps,sn->cpn", grad, e32)  # [c, P, N]
         # Contracting positions with `grad` as the right operand reads it row by row; `grad` as the
         # left one ("cps,cpn->sn") made XLA transpose it first, which cost more than recomputing it.

@@ -33,10 +33,15 @@ def weighted(fn, fixed, weights):
     return loss
 
 
-@pytest.mark.parametrize("chunk_positions", [5, 10, 512])  # one row a chunk, two rows, the whole batch
-def test_chunked_cross_entropies_equal_the_materialised_definition(monkeypatch, chunk_positions):
+# One row a chunk, two rows, the whole batch; and logits far above SHIFTED_UP_TO (the plain softplus
+# and sigmoid instead of those read off the softmax's exponentials).
+@pytest.mark.parametrize("chunk_positions, logit_scale", [(5, 1.0), (10, 1.0), (512, 1.0), (10, 40.0)])
+def test_chunked_cross_entropies_equal_the_materialised_definition(monkeypatch, chunk_positions, logit_scale):
     monkeypatch.setattr(catalogue_loss, "CHUNK_POSITIONS", chunk_positions)
-    differentiable, fixed = inputs(0)
+    (queries, target, embeddings), fixed = inputs(0)
+    differentiable = (queries * logit_scale, target * logit_scale, embeddings)
+    assert (float(np.abs(np.asarray(differentiable[0] @ embeddings.T)).max()) > catalogue_loss.SHIFTED_UP_TO) == (
+        logit_scale > 1)
     reference = materialised_cross_entropies(*differentiable, *fixed)
     chunked = jax.jit(catalogue_cross_entropies)(*differentiable, *fixed)
     for want, got in zip(reference, chunked):
@@ -44,7 +49,7 @@ def test_chunked_cross_entropies_equal_the_materialised_definition(monkeypatch, 
     # Row 1 allows no negative: its softmax is the true item alone (0) and its sigmoid term softplus(-t).
     np.testing.assert_allclose(np.asarray(chunked[0][1]), 0.0, atol=1e-6)
     np.testing.assert_allclose(np.asarray(chunked[1][1]), np.logaddexp(0.0, -np.asarray(differentiable[1][1])),
-                               rtol=1e-5)
+                               rtol=1e-5, atol=1e-30)
     rng = np.random.default_rng(1)
     weights = [jnp.asarray(rng.random((6, 5)), jnp.float32) for _ in range(2)]
     want = jax.grad(weighted(materialised_cross_entropies, fixed, weights), argnums=(0, 1, 2))(*differentiable)
