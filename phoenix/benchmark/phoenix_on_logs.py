@@ -18,6 +18,10 @@ sigmoid cross-entropy plus, on the `logs.interaction_action` head:
 * a sigmoid cross-entropy on the same catalogue logits
   (`logs.catalogue_bce_weight`).
 
+Each term is summed over a batch's positions against the epoch's mean
+positions per step, so a target weighs the same in a batch of short windows as
+in one of long windows.
+
 The protocol ranks by that head's logit (did the user interact with this item
 next). AdamW with warmup and cosine decay, early stopping on validation
 NDCG@10 through the one training loop (`[logs.train]`); with `average_decay`
@@ -125,8 +129,16 @@ def log_loss_fn(
     catalogue_weight: float,
     catalogue_bce_weight: float = 0.0,
     cross_entropies: CrossEntropies = catalogue_cross_entropies,
+    mean_positions: float = 0.0,
 ) -> jnp.ndarray:  # scalar
-    """The ranker's action loss plus the listwise and catalogue terms on the interaction head."""
+    """The ranker's action loss plus the listwise and catalogue terms on the interaction head.
+
+    Each term is a mean over the batch's true-item positions (and their candidates). With
+    `mean_positions` (the epoch's target positions over its steps) the sum is scaled by
+    positions / mean_positions: a sum over the batch's positions against a fixed budget, so every
+    position of the epoch weighs the same whether its batch holds 32 windows of 2 targets or 32 of
+    64, instead of a short-window batch's positions each weighing as much as a long one's.
+    """
     batch, labels, user_items = examples
     cache = model.encode_prefix(batch.prefix)
     logits = model.score_cached(cache, batch.candidates)  # [B, C, A]
@@ -140,6 +152,9 @@ def log_loss_fn(
         softmax, sigmoid = catalogue_loss(model, cache, positives, valid, catalogue, action, user_items,
                                           cross_entropies)
         loss = loss + catalogue_weight * softmax + catalogue_bce_weight * sigmoid
+    if mean_positions:
+        positions = rearrange(batch.candidate_valid, "b (g p) -> b g p", g=groups)[:, 0].sum()  # true items
+        loss = loss * positions.astype(jnp.float32) / mean_positions
     return loss
 
 
@@ -195,7 +210,7 @@ def log_training(
     loss = functools.partial(
         log_loss_fn, groups=1 + logs.train_negatives, action=action, listwise_weight=logs.listwise_weight,
         catalogue_weight=logs.catalogue_weight, catalogue_bce_weight=logs.catalogue_bce_weight,
-        cross_entropies=cross_entropies,
+        cross_entropies=cross_entropies, mean_positions=windows.num_targets / steps_per_epoch,
     )
     trainer = Trainer("phoenix", lambda: build_ranker(config.model, seed=schedule.seed), loss, schedule,
                       config.mesh, steps_per_epoch)

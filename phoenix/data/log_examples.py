@@ -9,8 +9,16 @@ a window becomes 1 + k candidates, all with history cutoff j: the true item
 actions). With the causal history and candidate isolation, one forward pass
 trains every position of the window, each seeing only the items before it.
 
-Windows are batched by size bucket (powers of two) so short sequences do not
-pay for H: a batch holds windows of one bucket, grouped afresh every epoch.
+Windows are batched by size bucket so short sequences do not pay for H: a
+batch holds windows of one bucket, grouped afresh every epoch. The buckets are
+2, 3, 4, 6, 8, 12, ... (powers of two and one and a half times them): a window
+fills at least two thirds of its bucket's positions above 2, where powers of
+two alone leave half of them padding (a sparse log's windows, mostly under 8
+long, filled 61% of their positions with a smallest bucket of 8, and fill 87%
+with these); each bucket in use costs one compilation of the step. A batch of
+short windows then holds few positions, so the training loss sums its
+positions against the epoch's mean per step (`TrainingWindows.num_targets`)
+rather than averaging them: a position weighs the same in any batch.
 With `by_tokens` a batch of shorter windows holds proportionally more of them
 (batch_size · H / bucket), so every step carries about as many positions and a
 sparse log, whose windows are mostly 8 long, takes a few large steps an epoch
@@ -28,13 +36,15 @@ from phoenix.data.batch import CandidateBatch, PrefixBatch, RankerBatch, hash_ta
 from phoenix.data.packing import half_overlapping_windows
 from phoenix.data.protocol import NextItemSplit
 
-MIN_BUCKET = 8
+MIN_BUCKET = 2
 
 
 def size_bucket(n: np.ndarray | int, cap: int) -> np.ndarray:
-    """Smallest power of two >= n (at least MIN_BUCKET), capped at `cap`."""
-    n = np.maximum(np.asarray(n), 1)
-    return np.minimum(np.maximum(2 ** np.ceil(np.log2(n)).astype(np.int64), MIN_BUCKET), cap)
+    """Smallest bucket >= n among MIN_BUCKET, 3, 4, 6, 8, 12, 16, ... (2^k and 3·2^(k-1)), capped at `cap`."""
+    n = np.maximum(np.asarray(n, np.int64), MIN_BUCKET)
+    power = 2 ** np.ceil(np.log2(n)).astype(np.int64)  # smallest power of two >= n
+    three_quarters = 3 * power // 4  # the bucket between power / 2 and power
+    return np.minimum(np.where((power >= 4) & (three_quarters >= n), three_quarters, power), cap)
 
 
 @dataclasses.dataclass
@@ -109,6 +119,10 @@ class TrainingWindows:
 
     def __len__(self) -> int:
         return int(self.user.size)
+
+    @property
+    def num_targets(self) -> int:  # the target positions of an epoch
+        return int((self.length - self.first).sum())
 
 
 def training_windows(split: NextItemSplit, history_len: int, recent: int = 0) -> TrainingWindows:

@@ -40,7 +40,14 @@ def test_windows_train_every_training_position_exactly_once():
         assert (windows.length[mine] <= H).all()
     # User 1 trains 28 items: windows at 0, 6, 12 and 18 (the last one reaches item 28).
     assert windows.length[windows.user == 1].tolist() == [12, 12, 12, 10]
-    assert size_bucket(np.array([1, 8, 9, 12, 100]), 12).tolist() == [8, 8, 12, 12, 12]
+    sizes = np.arange(1, 200)
+    buckets = size_bucket(sizes, 128)
+    capped = size_bucket(np.array([1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 100]), 12)
+    assert capped.tolist() == [2, 2, 3, 4, 6, 8, 8, 12, 12, 12, 12]
+    assert ((buckets >= np.minimum(sizes, 128)) & (buckets <= 128)).all()
+    filled = np.minimum(sizes, 128) / buckets
+    assert (filled[sizes >= 3] > 2 / 3).all() and (sizes[buckets == 128] > 96).all()
+    assert sorted(set(buckets.tolist())) == [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128]
 
 
 def test_training_batch_candidates_see_only_earlier_items_and_negatives_are_not_training_items():
@@ -81,8 +88,8 @@ def test_epoch_batches_hold_one_bucket_each_and_cover_all_windows():
     assert sorted(np.concatenate(batches).tolist()) == list(range(len(windows)))
     assert len(batches) == num_batches(windows, sizes)
     assert all(np.unique(windows.shape_key[b]).size == 1 for b in batches)
-    # User 1's later windows train 6 targets each: a smaller target bucket than its first window.
-    assert windows.target_bucket[windows.user == 1].tolist() == [12, 8, 8, 8]
+    # User 1's later windows train 6, 6 and 4 targets: smaller target buckets than its first window's 12.
+    assert windows.target_bucket[windows.user == 1].tolist() == [12, 6, 6, 4]
 
 
 def test_evaluation_history_ends_right_before_the_target():
@@ -129,25 +136,27 @@ def test_recent_targets_train_only_each_users_last_positions_with_earlier_contex
 
 def test_a_short_tail_of_targets_shares_the_shape_of_its_history_bucket():
     # 67 training items, windows of 64 advancing by 32: the second window (35 items, history
-    # bucket 64) trains 3 targets; its target bucket is a quarter of 64 (16), not 8.
+    # bucket 48) trains 3 targets; its target bucket is a quarter of 48 (12), not 3.
     split = split_next_item(log_from_sequences({1: list(range(1, 70))}, 90), negatives=10)
     windows = training_windows(split, 64)
     assert windows.length.tolist() == [64, 35] and (windows.length - windows.first).tolist() == [64, 3]
-    assert windows.target_bucket.tolist() == [64, 16]
+    assert windows.target_bucket.tolist() == [64, 12]
     assert (windows.target_bucket >= windows.length - windows.first).all()
 
 
 def test_batches_by_tokens_hold_as_many_positions_as_full_length_windows():
-    # 40 users of 5 training items (bucket 8) and user 1's windows of 12 (bucket 12).
+    # 40 users of 5 training items (bucket 6) and user 1's 28: windows of 16, 16 and 12 items.
     sequences = {1: list(range(1, 31))} | {u: [100 + 7 * u + i for i in range(7)] for u in range(2, 42)}
     split = split_next_item(log_from_sequences(sequences, 500), negatives=10)
     windows = training_windows(split, 16)
     sizes = batch_sizes(windows, 2, 16, by_tokens=True)
-    assert sizes[windows.bucket == 8].tolist() == [4] * 40 and (sizes[windows.bucket == 16] == 2).all()
+    assert windows.length[windows.user == 1].tolist() == [16, 16, 12]
+    # 16 // 6 = 2 full windows' worth: 4 windows of 6 (24 positions) against 2 of 16 (32).
+    assert sizes[windows.bucket == 6].tolist() == [4] * 40 and (sizes[windows.user == 1] == 2).all()
     batches = epoch_batches(windows, sizes, np.random.default_rng(0))
     assert sorted(np.concatenate(batches).tolist()) == list(range(len(windows)))
-    # 40 short windows by 4; user 1's three windows of bucket 16 by 2, in two shapes (16 and 8 targets).
-    assert len(batches) == num_batches(windows, sizes) == 10 + 2
+    # 40 short windows by 4; user 1's three windows each in its own shape (16, 8 and 4 targets).
+    assert len(batches) == num_batches(windows, sizes) == 10 + 3
     for b in batches:
         assert b.size <= sizes[b[0]] and (windows.bucket[b] * b.size <= 2 * 16).all()
-    assert num_batches(windows, batch_sizes(windows, 2, 16, by_tokens=False)) == 20 + 2
+    assert num_batches(windows, batch_sizes(windows, 2, 16, by_tokens=False)) == 20 + 3
