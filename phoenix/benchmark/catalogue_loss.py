@@ -89,7 +89,6 @@ def _merged(x: jnp.ndarray) -> jnp.ndarray:  # [B/rows, rows, ...] -> [B, ...], 
 
 
 def _shifted_softplus(
-    logits: jnp.ndarray,  # [c, P, S]
     scaled: jnp.ndarray,  # [c, P, S] exp(logits - top)
     top: jnp.ndarray,  # [c, P] the largest allowed logit of each position
 ) -> jnp.ndarray:  # [c, P, S] softplus(logits), from the softmax's exponentials: one log an item, no exp
@@ -98,7 +97,6 @@ def _shifted_softplus(
 
 
 def _sigmoid_of_softmax(
-    logits: jnp.ndarray,  # [c, P, S] (unused: the same signature as the exact branch)
     softmax: jnp.ndarray,  # [c, P, S] exp(logits - lse)
     lse: jnp.ndarray,  # [c, P]
 ) -> jnp.ndarray:  # [c, P, S] sigmoid(logits) = e^x / (1 + e^x), with e^x = softmax · e^lse: no exp
@@ -137,7 +135,7 @@ def _forward(queries, target, items, positive_hashes, catalogue, user_items):
         lse = jnp.logaddexp(t, top + jnp.log(scaled.sum(-1)))  # [c, P] over the true item and the allowed sample
         count = jnp.maximum((~excluded).sum(-1).astype(jnp.float32), 1.0)  # [c, P] allowed negatives
         softplus = jax.lax.cond(  # [c, P, S]
-            top.max() < SHIFTED_UP_TO, _shifted_softplus, lambda x, *_: jax.nn.softplus(x), others, scaled, top)
+            top.max() < SHIFTED_UP_TO, lambda: _shifted_softplus(scaled, top), lambda: jax.nn.softplus(others))
         negatives = jnp.where(excluded, 0.0, softplus).sum(-1) / count  # [c, P]
         return None, (lse - t, jax.nn.softplus(-t) + negatives, lse, count)
 
@@ -159,7 +157,7 @@ def _backward(residuals, cotangents):
         others, excluded = _chunk_logits(q, e32, hashes, catalogue, users)  # [c, P, S] each
         softmax = jnp.exp(others - top[..., None])  # [c, P, S] each sample item's softmax probability
         sigmoid = jax.lax.cond(  # [c, P, S] d softplus / d logit
-            top.max() < SHIFTED_UP_TO, _sigmoid_of_softmax, lambda x, *_: jax.nn.sigmoid(x), others, softmax, top)
+            top.max() < SHIFTED_UP_TO, lambda: _sigmoid_of_softmax(softmax, top), lambda: jax.nn.sigmoid(others))
         grad = jnp.where(excluded, 0.0, g_soft[..., None] * softmax + (g_sig / count)[..., None] * sigmoid)  # [c, P, S]
         d_q = jnp.einsum("cps,sn->cpn", grad, e32)  # [c, P, N]
         # Contracting positions with `grad` as the right operand reads it row by row; `grad` as the

@@ -127,34 +127,32 @@ def log_loss_fn(
     action: int,
     listwise_weight: float,
     catalogue_weight: float,
+    mean_positions: float,
     catalogue_bce_weight: float = 0.0,
     cross_entropies: CrossEntropies = catalogue_cross_entropies,
-    mean_positions: float = 0.0,
 ) -> jnp.ndarray:  # scalar
     """The ranker's action loss plus the listwise and catalogue terms on the interaction head.
 
-    Each term is a mean over the batch's true-item positions (and their candidates). With
-    `mean_positions` (the epoch's target positions over its steps) the sum is scaled by
-    positions / mean_positions: a sum over the batch's positions against a fixed budget, so every
-    position of the epoch weighs the same whether its batch holds 32 windows of 2 targets or 32 of
-    64, instead of a short-window batch's positions each weighing as much as a long one's.
+    Each term is a mean over the batch's true-item positions (and their candidates), scaled by
+    positions / `mean_positions` (the epoch's target positions over its steps): a sum over the
+    batch's positions against a fixed budget, so every position of the epoch weighs the same whether
+    its batch holds 32 windows of 2 targets or 32 of 64. (`mean_positions` equal to the batch's own
+    positions gives the plain mean per batch.)
     """
     batch, labels, user_items = examples
+    p = batch.candidate_valid.shape[1] // groups
+    valid = batch.candidate_valid[:, :p]  # [B, P] the true items (group 0)
     cache = model.encode_prefix(batch.prefix)
     logits = model.score_cached(cache, batch.candidates)  # [B, C, A]
     loss = action_loss(logits, labels, batch.candidate_valid)
     if listwise_weight:
         loss = loss + listwise_weight * listwise_loss(logits[..., action], batch.candidate_valid, groups)
     if catalogue_weight or catalogue_bce_weight:
-        p = batch.candidate_valid.shape[1] // groups
         positives = jax.tree.map(lambda x: x[:, :p], batch.candidates)
-        valid = batch.candidate_valid[:, :p]
         softmax, sigmoid = catalogue_loss(model, cache, positives, valid, catalogue, action, user_items,
                                           cross_entropies)
         loss = loss + catalogue_weight * softmax + catalogue_bce_weight * sigmoid
-    if mean_positions:
-        positions = rearrange(batch.candidate_valid, "b (g p) -> b g p", g=groups)[:, 0].sum()  # true items
-        loss = loss * positions.astype(jnp.float32) / mean_positions
+    return loss * valid.sum().astype(jnp.float32) / mean_positions
     return loss
 
 

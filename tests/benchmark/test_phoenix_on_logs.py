@@ -107,15 +107,16 @@ def test_log_loss_weighs_every_position_alike_whatever_the_length_of_its_batchs_
     model = build_ranker(config, seed=0)
     catalogue = jnp.asarray(tables.item[np.arange(1, 60, 3)])  # [20, K] one sample for every batch
 
-    def loss(chosen, mean_positions=0.0):
+    def loss(chosen, mean_positions=None):  # by default each batch's own positions: a mean per batch
         batch, labels = training_batch(split, tables, windows, chosen, chosen.size, 0, split.training_negatives(),
                                        np.random.default_rng(0))
+        mean_positions = mean_positions or int(targets[chosen].sum())
         fn = functools.partial(log_loss_fn, groups=1, action=1, listwise_weight=1.0, catalogue_weight=1.0,
                                catalogue_bce_weight=1.0, mean_positions=mean_positions)
         return float(fn(model, (batch, labels, None), catalogue, None))
 
+    targets = windows.length - windows.first
     short, long = np.flatnonzero(windows.user > 1), np.flatnonzero(windows.user == 1)[:2]
-    targets = (windows.length - windows.first)
     n_short, n_long = int(targets[short].sum()), int(targets[long].sum())
     assert (n_short, n_long) == (5, 18)
     # Two steps, one of short windows and one of long ones, weighed by positions: the same total as
