@@ -221,7 +221,7 @@ def log_training(
             items = catalogue_sample(split.num_items, logs.catalogue_negatives, rng)
             users = np.pad(windows.user[chosen], (0, size - chosen.size))  # [B] 0: padding, no items
             user_items = (  # [B, S]
-                sampler.is_positive(users[:, None], items[None, :]) if logs.catalogue_excludes_user_items else None
+                sampler.positives_among(users, items) if logs.catalogue_excludes_user_items else None
             )
             yield (batch, labels, user_items), tables.item[items]
 

@@ -187,16 +187,14 @@ def training_batch(
     """A padded batch of windows, 1 + `negatives` candidates per target position, and labels [B, C, A]."""
     hb, pb = int(windows.bucket[chosen].max()), int(windows.target_bucket[chosen].max())
     b, k = batch_size, negatives
-    users = np.zeros(b, np.int64)
-    history_rows = np.full((b, hb), -1, np.int64)
-    positions = np.full((b, pb), -1, np.int64)  # target positions of each window, -1 padding
-    for i, w in enumerate(chosen.tolist()):
-        n, first = int(windows.length[w]), int(windows.first[w])
-        users[i] = windows.user[w]
-        history_rows[i, :n] = windows.start[w] + np.arange(n)
-        positions[i, : n - first] = np.arange(first, n)
-    target = positions >= 0  # [B, Pb]
-    target_rows = np.where(target, history_rows[np.arange(b)[:, None], np.maximum(positions, 0)], -1)
+    fields = np.zeros((4, b), np.int64)  # rows past the chosen windows: user 0, no history, no targets
+    fields[:, : chosen.size] = [getattr(windows, name)[chosen] for name in ("user", "length", "first", "start")]
+    users, length, first, start = fields  # [B] each
+    column = np.arange(hb)  # [Hb]
+    history_rows = np.where(column < length[:, None], start[:, None] + column, -1)  # [B, Hb]
+    target = np.arange(pb) < (length - first)[:, None]  # [B, Pb]
+    positions = np.where(target, first[:, None] + np.arange(pb), -1)  # [B, Pb] target positions, -1 padding
+    target_rows = np.where(target, start[:, None] + positions, -1)  # [B, Pb] rows of split.sequences
     positive_items = np.where(target, split.sequences.item[np.maximum(target_rows, 0)], 0)  # [B, Pb]
     owner = np.broadcast_to(users[:, None, None], (b, k, pb))
     negative_items = np.where(target[:, None], sampler.draw(owner, rng), 0)  # [B, k, Pb]

@@ -39,14 +39,31 @@ class TrainingNegatives:
     def __init__(self, users: np.ndarray, items: np.ndarray, num_items: int):
         self.num_items = num_items
         self.keys = np.unique(users.astype(np.int64) * (num_items + 1) + items)  # sorted (user, item) pairs
-        per_user = np.bincount(users, minlength=int(users.max(initial=0)) + 1)
-        if per_user.size and per_user.max() >= num_items:
-            raise ValueError(f"user {int(per_user.argmax())}: interacted with every item; no negative exists")
+        # keys[starts[u] : starts[u + 1]] are user u's distinct training items (0 <= u <= max user + 1)
+        self.starts = np.searchsorted(self.keys, np.arange(int(users.max(initial=0)) + 3) * (num_items + 1))
+        distinct = np.diff(self.starts)  # [max user + 2]: a repeated interaction counts once
+        if distinct.max(initial=0) >= num_items:
+            raise ValueError(f"user {int(distinct.argmax())}: interacted with every item; no negative exists")
 
     def is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         query = users.astype(np.int64) * (self.num_items + 1) + items
         at = np.minimum(np.searchsorted(self.keys, query), max(self.keys.size - 1, 0))
         return (self.keys.size > 0) & (self.keys[at] == query)
+
+    def positives_among(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:  # [B, S]
+        """`is_positive(users[:, None], items[None, :])` for users [B] (>= 0; 0 or above the largest: padding)
+        and distinct items [S]: each user's own items are looked up in the sample, not the sample in the
+        user's items, so the cost is the users' training lengths, not B·S binary searches."""
+        users = np.minimum(users.astype(np.int64), self.starts.size - 2)  # the last entry has no items
+        lo, counts = self.starts[users], self.starts[users + 1] - self.starts[users]  # [B]
+        row = np.repeat(np.arange(users.size), counts)  # [T] batch row of each of their (user, item) keys
+        at = np.arange(row.size) - np.repeat(np.cumsum(counts) - counts - lo, counts)  # [T] index into keys
+        where = np.full(self.num_items + 1, -1, np.int64)
+        where[items] = np.arange(items.size)  # [I+1] position of each item in the sample, -1: absent
+        column = where[self.keys[at] % (self.num_items + 1)]  # [T]
+        mask = np.zeros((users.size, items.size), bool)
+        mask[row[column >= 0], column[column >= 0]] = True
+        return mask
 
     def draw(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:  # same shape as users
         """One negative per entry of `users` (redrawn until it is not a training item of that user)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers import log_from_sequences
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from phoenix.data.negatives import TrainingNegatives, sample_negatives
 from phoenix.data.protocol import hit_and_ndcg, split_next_item, target_ranks
@@ -65,6 +67,27 @@ def test_training_negatives_avoid_each_users_training_items():
     drawn = sampler.draw(owners, np.random.default_rng(0))
     assert drawn.shape == owners.shape and not sampler.is_positive(owners, drawn).any()
     assert set(np.unique(drawn[0]).tolist()) == set(range(6, 13))
+    # Repeats count once: two of three items, clicked many times, leave a negative; all three do not.
+    TrainingNegatives(np.ones(9, np.int64), np.array([1, 2] * 4 + [1]), num_items=3)
+    with pytest.raises(ValueError, match="user 2: interacted with every item"):
+        TrainingNegatives(np.array([1, 2, 2, 2]), np.array([1, 1, 2, 3]), num_items=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), num_users=st.integers(1, 12), num_items=st.integers(3, 40))
+def test_a_batchs_positives_among_a_sample_are_the_pairwise_lookup(seed, num_users, num_items):
+    # Users with repeated and shared items, the batch with padding (0), a user above the largest and
+    # repeats; the sample distinct, as the catalogue draws it.
+    rng = np.random.default_rng(seed)
+    users = rng.integers(1, num_users + 1, size=rng.integers(1, 4 * num_items))
+    items = rng.integers(1, num_items, size=users.size)  # never every item: a negative exists
+    sampler = TrainingNegatives(users, items, num_items)
+    batch = np.concatenate([[0, num_users + 1], rng.integers(1, num_users + 1, size=rng.integers(0, 6))])
+    sample = 1 + rng.choice(num_items, size=rng.integers(1, num_items + 1), replace=False)
+    mask = sampler.positives_among(batch, sample)
+    assert mask.shape == (batch.size, sample.size)
+    np.testing.assert_array_equal(mask, sampler.is_positive(batch[:, None], sample[None, :]))
+    assert mask.sum() == sum(len(set(items[users == u]) & set(sample)) for u in batch)
 
 
 def test_hit_and_ndcg_by_hand_and_ties_count_against_the_target():
