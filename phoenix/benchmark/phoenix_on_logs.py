@@ -153,7 +153,6 @@ def log_loss_fn(
                                           cross_entropies)
         loss = loss + catalogue_weight * softmax + catalogue_bce_weight * sigmoid
     return loss * valid.sum().astype(jnp.float32) / mean_positions
-    return loss
 
 
 def catalogue_sample(num_items: int, size: int, rng: np.random.Generator) -> np.ndarray:  # [min(size, I)]

@@ -55,7 +55,8 @@ class TrainingNegatives:
         and distinct items [S]: each user's own items are looked up in the sample, not the sample in the
         user's items, so the cost is the users' training lengths, not B·S binary searches."""
         users = np.minimum(users.astype(np.int64), self.starts.size - 2)  # the last entry has no items
-        lo, counts = self.starts[users], self.starts[users + 1] - self.starts[users]  # [B]
+        lo = self.starts[users]  # [B] first key of each user
+        counts = self.starts[users + 1] - lo  # [B] distinct training items of each user
         row = np.repeat(np.arange(users.size), counts)  # [T] batch row of each of their (user, item) keys
         at = np.arange(row.size) - np.repeat(np.cumsum(counts) - counts - lo, counts)  # [T] index into keys
         where = np.full(self.num_items + 1, -1, np.int64)
